@@ -73,10 +73,16 @@ typedef enum ir_init_kind {
     INIT_COUNT
 } ir_init_kind;
 
+/* Transforms applied, in order, to each drawn value (e.g. Mamba's dt bias: uniform in log space, then
+ * exp, then the inverse of softplus). */
+typedef enum ir_init_post { INIT_POST_NONE, INIT_POST_EXP, INIT_POST_SOFTPLUS_INV, INIT_POST_COUNT } ir_init_post;
+#define IR_INIT_MAX_POST 2
+
 typedef struct ir_init {
     ir_init_kind kind;
     double a, b;
     const float *data; /* INIT_DATA: owned by the graph */
+    ir_init_post post[IR_INIT_MAX_POST]; /* INIT_POST_NONE-terminated */
 } ir_init;
 
 typedef struct ir_attrs {
@@ -213,6 +219,11 @@ ir_init ir_init_normal(double mean, double std);
 ir_init ir_init_uniform(double lo, double hi);
 /* Copies n floats into the graph; n must equal the param's element count. */
 ir_init ir_init_data(ir_graph *g, const float *values, int64_t n);
+/* init with `post` appended to its transforms (kept unchanged when already full). */
+ir_init ir_init_then(ir_init init, ir_init_post post);
+/* "exp", "softplus_inv"; NULL for an unknown value. ir_init_post_by_name returns INIT_POST_COUNT when unknown. */
+const char *ir_init_post_name(ir_init_post p);
+ir_init_post ir_init_post_by_name(const char *name);
 
 /* Fills out[0..numel) with a param's initial values. A pure function of (seed, param name, element
  * index), so the same seed gives the same weights whatever the order or number of params. */

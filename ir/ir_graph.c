@@ -351,6 +351,7 @@ uint64_t ir_graph_hash(const ir_graph *g) {
         h = mix_str(h, a->name);
         h = mix(h, (uint64_t)a->init.kind);
         h = mix_f64(mix_f64(h, a->init.a), a->init.b);
+        h = mix(mix(h, (uint64_t)a->init.post[0]), (uint64_t)a->init.post[1]);
         if (a->init.kind == INIT_DATA)
             for (int64_t k = 0; k < (int64_t)a->init.a; k++) h = mix_f64(h, a->init.data[k]);
         h = mix_f64(h, a->value);

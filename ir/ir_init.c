@@ -3,6 +3,28 @@
 #include "ir/ir.h"
 #include "ir/philox.h"
 
+#include <math.h>
+#include <string.h>
+
+static const char *const post_names[INIT_POST_COUNT] = {"none", "exp", "softplus_inv"};
+
+const char *ir_init_post_name(ir_init_post p) { return (unsigned)p < INIT_POST_COUNT ? post_names[p] : NULL; }
+
+ir_init_post ir_init_post_by_name(const char *name) {
+    for (int i = 1; i < INIT_POST_COUNT; i++)
+        if (strcmp(post_names[i], name) == 0) return (ir_init_post)i;
+    return INIT_POST_COUNT;
+}
+
+ir_init ir_init_then(ir_init init, ir_init_post post) {
+    for (int k = 0; k < IR_INIT_MAX_POST; k++)
+        if (init.post[k] == INIT_POST_NONE) {
+            init.post[k] = post;
+            break;
+        }
+    return init;
+}
+
 void ir_init_fill(const ir_node *param, uint64_t seed, float *out) {
     const ir_init *in = &param->attr.init;
     int64_t n = ir_numel(param->shape);
@@ -26,6 +48,10 @@ void ir_init_fill(const ir_node *param, uint64_t seed, float *out) {
         }
         case INIT_DATA: v = in->data[i]; break;
         case INIT_COUNT: break;
+        }
+        for (int k = 0; k < IR_INIT_MAX_POST; k++) {
+            if (in->post[k] == INIT_POST_EXP) v = exp(v);
+            else if (in->post[k] == INIT_POST_SOFTPLUS_INV) v = v > 20 ? v : log(expm1(v)); /* log(e^v - 1) */
         }
         out[i] = (float)v;
     }

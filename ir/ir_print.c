@@ -2,9 +2,10 @@
  *
  *   %0 = input {name="tokens"} : f32[64,82,20] loc("models.lua":12)
  *   %1 = param {name="read_in.weight", init=uniform(-0.2236, 0.2236)} : f32[128,20]
- *   %2 = matmul %0, %1 {tb=true} : f32[64,82,128]
- *   %3 = sum %2 {axis=2} : f32[64,82,1]
- *   output "y" = %3
+ *   %2 = param {name="dt_proj.bias", init=uniform(-6.9, -2.3)|exp|softplus_inv} : f32[256]
+ *   %3 = matmul %0, %1 {tb=true} : f32[64,82,128]
+ *   %4 = sum %3 {axis=2} : f32[64,82,1]
+ *   output "y" = %4
  *
  * Attributes are named and listed in attrs.def order; an op's integer, number, string and initializer
  * attributes are always printed, boolean ones only when true. Numbers print with enough digits to read
@@ -99,6 +100,8 @@ static void print_init(strbuf *b, const ir_init *in) {
         break;
     case INIT_COUNT: sb_printf(b, "?"); break;
     }
+    for (int k = 0; k < IR_INIT_MAX_POST && in->post[k] != INIT_POST_NONE; k++)
+        sb_printf(b, "|%s", ir_init_post_name(in->post[k]));
 }
 
 /* Prints the attributes of n in braces (nothing when none is shown). */

@@ -64,6 +64,11 @@ bool shape_given(ir_graph *g, ir_node *n) {
             ir_errorf(g, "param '%s': bad initializer", n->attr.name);
             return false;
         }
+        for (int k = 0; k < IR_INIT_MAX_POST; k++)
+            if ((unsigned)in->post[k] >= INIT_POST_COUNT) {
+                ir_errorf(g, "param '%s': bad initializer transform", n->attr.name);
+                return false;
+            }
         if (in->kind == INIT_NORMAL && !(in->b >= 0)) {
             ir_errorf(g, "param '%s': normal initializer needs std >= 0, got %g", n->attr.name, in->b);
             return false;
