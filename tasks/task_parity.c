@@ -8,6 +8,9 @@ enum { P_K = P_COMMON, P_SUPPORT, P_GROUP };
 enum { SUPPORT_PROMPT, SUPPORT_BATCH };
 
 static bool parity_check(const task *t, task_error *err) {
+    if (task_p(t, P_K) > task_p(t, P_D))
+        return task_error_set(err, "task %s: k = %lld exceeds d = %lld", t->desc->name, (long long)task_p(t, P_K),
+                              (long long)task_p(t, P_D));
     if (task_p(t, P_K) > task_p(t, P_D_START))
         return task_error_set(err, "task %s: k = %lld exceeds d_start = %lld (k <= d_start <= d)", t->desc->name,
                               (long long)task_p(t, P_K), (long long)task_p(t, P_D_START));

@@ -62,6 +62,9 @@ const task_desc task_linear_regression = {
 /* ---- sparse linear regression (tasks.md 1.2). Latent: w[d], S[k] (kept coordinates). ---- */
 
 static bool sparse_check(const task *t, task_error *err) {
+    if (task_p(t, P_K) > task_p(t, P_D))
+        return task_error_set(err, "task %s: k = %lld exceeds d = %lld", t->desc->name, (long long)task_p(t, P_K),
+                              (long long)task_p(t, P_D));
     if (task_p(t, P_K) > task_p(t, P_D_START))
         return task_error_set(err, "task %s: k = %lld exceeds d_start = %lld (the support is drawn among the visible "
                                    "coordinates; k <= d_start <= d)",
