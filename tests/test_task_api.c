@@ -79,7 +79,8 @@ static void params(void) {
     bad("linear_regression", "N_start=30,N=21", "N_start = 30 exceeds N = 21");
     bad("sparse_linear_regression", "k=21", "k = 21 exceeds d = 20");
     bad("sparse_linear_regression", "k=8", "k = 8 exceeds d_start = 5");
-    bad("sparse_parity", "k=11", "k = 11 exceeds d_start = 10");
+    bad("sparse_parity", "k=11", "k = 11 exceeds d = 10");
+    bad("sparse_parity", "k=4,d_start=3", "k = 4 exceeds d_start = 3");
     bad("ortho_outlier_regression", "p=1.5", "p = 1.5 is out of range [0, 1]");
     bad("many_outlier_regression", "p=-0.1", "out of range [0, 1]");
     bad("ortho_outlier_regression", "dummy=mine", "dummy must be one of paper|code");
