@@ -366,6 +366,40 @@ static void test_round_trip(void) {
     is_int(good, total, "random documents survive write -> parse -> write");
 }
 
+/* Random byte edits and truncations of a valid document: the parser returns a tree or an error, never
+ * crashes, and an error always carries a byte offset inside the input. */
+static void test_fuzz(void) {
+    const char *seed = "{\"name\": \"caf\\u00e9 \\ud83d\\ude00\", \"n\": [1, -2.5e3, 0, true, false, null],"
+                       " \"o\": {\"a\": {\"b\": []}, \"c\": \"\xc3\xa9\"}, \"big\": 123456789012345678901}";
+    size_t len = strlen(seed);
+    char buf[256];
+    int parsed = 0, errors = 0, bad = 0;
+    for (int it = 0; it < 5000; it++) {
+        memcpy(buf, seed, len);
+        size_t n = len;
+        for (int e = (int)(rnd() % 3); e >= 0; e--) {
+            uint64_t r = rnd();
+            size_t at = (size_t)(r >> 8) % n;
+            if (r % 4 == 0) n = at;
+            else if (r % 4 == 1) buf[at] = (char)(r >> 40);
+            else buf[at] = "{}[]\",:0123456789-+eE. \\ut"[(r >> 40) % 26];
+            if (n == 0) break;
+        }
+        char err[256] = "";
+        rt_json_doc *doc = rt_json_parse(buf, n, err, sizeof err);
+        if (doc) parsed++;
+        else {
+            errors++;
+            unsigned long long at = 0;
+            if (sscanf(err, "byte %llu", &at) != 1 || at > n) bad++;
+        }
+        rt_json_free(doc);
+    }
+    diag("json fuzz: %d parsed, %d rejected", parsed, errors);
+    ok(parsed > 0 && errors > 0, "fuzz: both outcomes seen");
+    is_int(bad, 0, "fuzz: every error names a byte offset within the input");
+}
+
 int main(void) {
     test_values();
     test_numbers();
@@ -375,5 +409,6 @@ int main(void) {
     test_large_object();
     test_writer();
     test_round_trip();
+    test_fuzz();
     return done_testing();
 }

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PY "/usr/bin/python3"
@@ -325,6 +326,9 @@ static void test_malformed(void) {
         {"{\"\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "a tensor has an empty name"},
         {"{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "name contains a NUL character"},
         {"{\"\xff\":{}}", 0, "invalid UTF-8 byte 0xFF"},
+        {"{\"a\":{\"dtype\":\"F32\",\"dtype\\u0000\":\"I64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+         "tensor 'a': unknown field \"dtype\""},
+        {"{\"__metadata__\":{},\"__metadata__\\u0000\":{}}", 0, "tensor '__metadata__': name contains a NUL"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},}", 8, "expected a string key"},
         {"{\"a\":{\"b\":{\"c\":{\"d\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
          "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
@@ -543,6 +547,8 @@ static void test_fuzz(void) {
     unsigned char *buf = malloc(len);
     int loads = 0, errors = 0, bad = 0;
     enum { ITERS = 4000 };
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int it = 0; it < ITERS; it++) {
         memcpy(buf, seed, len);
         size_t n = len;
@@ -576,7 +582,9 @@ static void test_fuzz(void) {
             if (strncmp(err, "fuzz: ", 6) != 0 || strlen(err) < 10) bad++;
         }
     }
-    diag("fuzz: %d iterations, %d loads, %d clean errors", ITERS, loads, errors);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    diag("fuzz: %d iterations, %d loads, %d clean errors, %.3f s", ITERS, loads, errors,
+         (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     is_int(loads + errors, ITERS, "every corrupted input was either loaded or refused");
     ok(errors > ITERS / 2 && loads > 0, "corruption mostly refused, some edits (in the data) still load");
     is_int(bad, 0, "every load self-consistent, every error message names the source");
