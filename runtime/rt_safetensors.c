@@ -327,6 +327,10 @@ static rt_st_file *read_header(const char *hdr, size_t hlen, size_t data_len, co
         fail(err, errlen, label, "header is %s, expected a JSON object", rt_json_kind_name(root->kind));
         goto bad;
     }
+    if (hdr[0] != '{') {
+        fail(err, errlen, label, "header must begin with '{' (found byte 0x%02X)", (unsigned char)hdr[0]);
+        goto bad;
+    }
     f->t = calloc(root->count ? root->count : 1, sizeof *f->t);
     f->begin = calloc(root->count ? root->count : 1, sizeof *f->begin);
     if (!f->t || !f->begin) { fail(err, errlen, label, "out of memory"); goto bad; }

@@ -3,6 +3,7 @@
 #include "tests/tap.h"
 
 #include <stdint.h>
+#include <unistd.h>
 
 /* Parses a NUL-terminated text; NULL with the message in err. */
 static rt_json_doc *parse(const char *s, char *err, size_t n) { return rt_json_parse(s, strlen(s), err, n); }
@@ -400,6 +401,27 @@ static void test_fuzz(void) {
     is_int(bad, 0, "fuzz: every error names a byte offset within the input");
 }
 
+static void test_file(void) {
+    char path[] = "/tmp/iclc-json-XXXXXX", err[512];
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    fputs("{\"cache\": [1, 2,\n 3,]}", f);
+    fclose(f);
+    rt_json_doc *doc = rt_json_parse_file(path, err, sizeof err);
+    ok(!doc, "parse_file: a bad file is refused");
+    like(err, "iclc-json-", "parse_file: message names the file");
+    like(err, "(line 2, column 4): expected a JSON value, got ']'", "parse_file: message has line and column");
+    f = fopen(path, "w");
+    fputs("{\"cache\": [1, 2, 3]}\n", f);
+    fclose(f);
+    doc = rt_json_parse_file(path, err, sizeof err);
+    ok(doc && rt_json_get(rt_json_root(doc), "cache")->count == 3, "parse_file: a good file parses");
+    rt_json_free(doc);
+    unlink(path);
+    ok(!rt_json_parse_file(path, err, sizeof err), "parse_file: missing file refused");
+    like(err, "cannot open: No such file or directory", "parse_file: missing file message");
+}
+
 int main(void) {
     test_values();
     test_numbers();
@@ -410,5 +432,6 @@ int main(void) {
     test_writer();
     test_round_trip();
     test_fuzz();
+    test_file();
     return done_testing();
 }

@@ -278,6 +278,7 @@ static void test_malformed(void) {
         {"{\"a\":", 0, "header is not valid JSON: byte 5"},
         {"[1, 2]", 0, "header is an array, expected a JSON object"},
         {"\"str\"", 0, "header is a string, expected a JSON object"},
+        {" {" A8 "}", 8, "header must begin with '{' (found byte 0x20)"},
         {"{" A8 "} x", 8, "unexpected 'x' after the JSON value"},
         {"{" A8 "}", 12, "4 trailing bytes after the last tensor's data (data section is 12 bytes, tensors cover 8)"},
         {"{}", 4, "4 trailing bytes"},
