@@ -25,12 +25,15 @@ static bool fixed_outlier(double p, int64_t N, int64_t i) {
     return p > 0.5 ? !marked : marked;
 }
 
-/* Outlier flags of the state's examples into out[0..n); returns how many. */
+/* Outlier flags of the state's examples into out[0..N): example i is an outlier when word i of the
+ * mask region, as a uniform in [0, 1) (24 bits), is below p. */
 static void outlier_mask(const task *t, task_state st, const task_rng *r, float *out) {
     const double p = t->p[P_PROB];
     const int mode = (int)task_p(t, P_OUTLIERS);
+    uint32_t words[64];
     for (int64_t i = 0; i < st.N; i++) {
-        bool o = mode == OUT_RANDOM ? task_rng_unit(r, R_MASK, (uint64_t)i) < p
+        if (mode == OUT_RANDOM && i % 64 == 0) task_rng_words(r, R_MASK, (uint64_t)i, words, 64);
+        bool o = mode == OUT_RANDOM ? philox_unit24(words[i % 64]) < p
                  : mode == OUT_FIXED ? fixed_outlier(p, st.N, i)
                                      : false;
         out[i] = o;

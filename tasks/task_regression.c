@@ -15,7 +15,7 @@ enum { MAX_HIDDEN = 4096, MAX_DEPTH = 12 };
 
 /* Gaussian x_i for every example of the state, written into the x tokens. */
 static void fill_xs(const task_rng *r, task_state st, int64_t d, float *tokens) {
-    for (int64_t i = 0; i < st.N; i++) task_gaussian_x(r, i, d, st.d_cur, tokens + 2 * i * d);
+    task_rng_normal_rows(r, R_X, 0, st.N, d, st.d_cur, tokens, 2 * d);
 }
 
 /* y_i = w^T x_i (only the visible coordinates are nonzero in x). */
@@ -121,18 +121,14 @@ static void relu2nn_shape(const task *t, int64_t N, task_shape *sh) {
     task_shape_interleaved(t, N, TASK_LOSS_SQUARED, TASK_METRIC_SQERR, d * h + h, sh);
 }
 
-static void relu2nn_sample(const task *t, task_state st, const task_rng *r, int64_t N, const task_prompt *o) {
-    (void)N;
-    const int64_t d = task_p(t, P_D), H = task_p(t, P_H);
-    float *W1 = o->latent, *W2 = o->latent + d * H, hid[MAX_HIDDEN];
-    task_rng_normals(r, R_FN, 0, W1, d * H);
-    task_rng_normals(r, R_FN2, 0, W2, H);
-    fill_xs(r, st, d, o->tokens);
-    const double scale = sqrt(2.0 / (double)H);
-    for (int64_t i = 0; i < st.N; i++) {
+/* y_i = scale * W2 . relu(W1^T x_i) for n examples (x rows at stride 2d). */
+TASK_CLONES static void relu2nn_ys(const float *W1, const float *W2, int64_t d_cur, int64_t H, double scale,
+                                   const task_prompt *o, int64_t n, int64_t d) {
+    float hid[MAX_HIDDEN];
+    for (int64_t i = 0; i < n; i++) {
         const float *x = o->tokens + 2 * i * d;
         for (int64_t j = 0; j < H; j++) hid[j] = 0;
-        for (int64_t c = 0; c < st.d_cur; c++) {
+        for (int64_t c = 0; c < d_cur; c++) {
             const float xc = x[c], *row = W1 + c * H;
             for (int64_t j = 0; j < H; j++) hid[j] += xc * row[j];
         }
@@ -140,6 +136,16 @@ static void relu2nn_sample(const task *t, task_state st, const task_rng *r, int6
         for (int64_t j = 0; j < H; j++) y += (double)W2[j] * (hid[j] > 0 ? hid[j] : 0);
         task_set_y(o, d, i, (float)(scale * y), 1);
     }
+}
+
+static void relu2nn_sample(const task *t, task_state st, const task_rng *r, int64_t N, const task_prompt *o) {
+    (void)N;
+    const int64_t d = task_p(t, P_D), H = task_p(t, P_H);
+    float *W1 = o->latent, *W2 = o->latent + d * H;
+    task_rng_normals(r, R_FN, 0, W1, d * H);
+    task_rng_normals(r, R_FN2, 0, W2, H);
+    fill_xs(r, st, d, o->tokens);
+    relu2nn_ys(W1, W2, st.d_cur, H, sqrt(2.0 / (double)H), o, st.N, d);
 }
 
 const task_desc task_relu_2nn_regression = {
