@@ -45,7 +45,7 @@ static void parity_sample(const task *t, task_state st, const task_rng *r, int64
                 task_rng_words(r, R_X, (uint64_t)chunk << 6, words, 64);
                 have = chunk;
             }
-            x[c] = (words[(bit >> 5) & 63] >> (bit & 31)) & 1 ? 1.0f : -1.0f;
+            x[c] = (float)((int32_t)((words[(bit >> 5) & 63] >> (bit & 31)) & 1u) * 2 - 1); /* no branch */
         }
         float y = 1;
         for (int64_t j = 0; j < kk; j++) y *= x[S[j]];

@@ -28,6 +28,7 @@ TASK_CLONES static void philox_lanes(philox_key key, uint64_t hi, uint64_t lo0, 
     }
     uint32_t k0 = key.k[0], k1 = key.k[1];
     for (int round = 0; round < 10; round++) {
+#pragma omp simd
         for (int l = 0; l < L; l++) {
             uint64_t p0 = (uint64_t)M0 * c0[l], p1 = (uint64_t)M1 * c2[l];
             uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
@@ -82,6 +83,7 @@ static inline float sqrt_pos(float v) {
  * from the top 2 bits of b, the offset in [-pi/4, pi/4) from the other 30. Selections and sign flips
  * are bit operations so the loop has no branches. */
 static inline void bm_lanes(const uint32_t *a, const uint32_t *b, float *z0, float *z1) {
+#pragma omp simd
     for (int l = 0; l < L; l++) {
         float u = ((float)(int32_t)(a[l] >> 1) + 0.5f) * 4.656612873e-10f; /* (0, 1], 2^-31 steps */
         float r = sqrt_pos(minus2log(u));
