@@ -40,8 +40,9 @@ int main(int argc, char **argv) {
     printf("task sampling, batch of %d prompts at the evaluation shape (best of %.1f s)\n", TASK_BATCH, budget);
     printf("%-26s %6s %7s %12s %12s %12s %12s %14s\n", "task", "T", "d_tok", "MB/batch", "us/batch(1t)",
            "prompts/s(1t)", "us/batch", "prompts/s");
-    double worst = 0;
-    const char *worst_name = "";
+    double worst = 0, big_t1 = 0, big_tn = 0;
+    int64_t big = 0;
+    const char *worst_name = "", *big_name = "";
     for (int i = 0; i < task_count(); i++) {
         task_error err;
         task *t = task_create(task_name(i), NULL, &err);
@@ -56,6 +57,12 @@ int main(int argc, char **argv) {
         double mb = (double)(TASK_BATCH * sh.T * sh.d_tok) * 4 / 1e6;
         printf("%-26s %6lld %7lld %12.2f %12.1f %12.0f %12.1f %14.0f\n", task_name(i), (long long)sh.T,
                (long long)sh.d_tok, mb, t1 * 1e6, TASK_BATCH / t1, tn * 1e6, TASK_BATCH / tn);
+        if (sh.T * sh.d_tok > big) {
+            big = sh.T * sh.d_tok;
+            big_name = task_name(i);
+            big_t1 = t1;
+            big_tn = tn;
+        }
         if (tn > worst) {
             worst = tn;
             worst_name = task_name(i);
@@ -63,6 +70,9 @@ int main(int argc, char **argv) {
         task_batch_free(&b);
         task_free(t);
     }
+    printf("largest task (most floats per prompt): %s, batch of %d: %.3f ms with 1 thread, %.3f ms with %d "
+           "threads = %.2f%% of a 10 ms training step, %.3f%% of 100 ms\n",
+           big_name, TASK_BATCH, big_t1 * 1e3, big_tn * 1e3, maxthreads, big_tn / 0.010 * 100, big_tn / 0.100 * 100);
     printf("slowest batch of %d with %d threads: %s, %.3f ms = %.2f%% of a 10 ms training step, %.3f%% of 100 ms\n",
            TASK_BATCH, maxthreads, worst_name, worst * 1e3, worst / 0.010 * 100, worst / 0.100 * 100);
 

@@ -237,6 +237,10 @@ bool task_batch_alloc(const task *t, int64_t B, int64_t N, bool with_latent, tas
     memset(b, 0, sizeof *b);
     if (B < 1 || N < 1) return task_error_set(err, "task %s: batch needs B >= 1 and N >= 1", t->desc->name);
     task_shape sh = task_shape_at(t, N);
+    const int64_t limit = (int64_t)1 << 34; /* floats (64 GB): beyond that a size is a mistake */
+    if (sh.T * sh.d_tok > limit / B || sh.latent > limit / B)
+        return task_error_set(err, "task %s: a batch of %lld prompts of %lld x %lld floats is too large", t->desc->name,
+                              (long long)B, (long long)sh.T, (long long)sh.d_tok);
     b->B = B;
     b->N = N;
     b->owned = true;
