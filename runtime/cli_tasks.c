@@ -107,6 +107,11 @@ static int cmd_sample(int argc, char **argv) {
     task_state st = step >= 0 ? task_curriculum_at(t, step).st : task_eval_state(t);
     int64_t N = task_n_max(t);
     task_shape sh = task_shape_at(t, N);
+    if (sh.T * sh.d_tok > ((int64_t)1 << 28) / n) {
+        task_free(t);
+        return cli_usage_error("tasks", "--n %lld prompts of %lld x %lld floats is too much to print", (long long)n,
+                               (long long)sh.T, (long long)sh.d_tok);
+    }
     task_batch b;
     task_error err;
     if (!task_batch_alloc(t, n, N, latent, &b, &err) ||
@@ -246,6 +251,11 @@ static int cmd_baselines(int argc, char **argv) {
 
     const int64_t N = task_n_max(t), B = prompts < TASK_BATCH ? prompts : TASK_BATCH;
     const task_shape sh = task_shape_at(t, N);
+    if (N > ((int64_t)1 << 26) / prompts) {
+        task_free(t);
+        return cli_usage_error("tasks", "--prompts %lld x %lld positions is too many (at most 2^26)", (long long)prompts,
+                               (long long)N);
+    }
     const int nb = task_baseline_count(t);
     int rc = CLI_FAIL;
     task_error err;

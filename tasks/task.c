@@ -237,6 +237,10 @@ bool task_batch_alloc(const task *t, int64_t B, int64_t N, bool with_latent, tas
     memset(b, 0, sizeof *b);
     if (B < 1 || N < 1) return task_error_set(err, "task %s: batch needs B >= 1 and N >= 1", t->desc->name);
     task_shape sh = task_shape_at(t, N);
+    const int64_t limit = (int64_t)1 << 34; /* floats (64 GB): beyond that a size is a mistake */
+    if (sh.T * sh.d_tok > limit / B || sh.latent > limit / B)
+        return task_error_set(err, "task %s: a batch of %lld prompts of %lld x %lld floats is too large", t->desc->name,
+                              (long long)B, (long long)sh.T, (long long)sh.d_tok);
     b->B = B;
     b->N = N;
     b->owned = true;
@@ -268,28 +272,6 @@ void task_batch_free(task_batch *b) {
 
 /* ---- random draws ---- */
 
-void task_rng_normals(const task_rng *r, uint64_t region, uint64_t first, float *out, int64_t n) {
-    int64_t j = 0;
-    uint64_t idx = first;
-    if (n > 0 && (idx & 1)) { /* odd start: second half of a block */
-        double z0, z1;
-        philox_normal2(task_rng_block(r, region, idx >> 1), &z0, &z1);
-        out[j++] = (float)z1;
-        idx++;
-    }
-    for (; j + 1 < n; j += 2, idx += 2) {
-        double z0, z1;
-        philox_normal2(task_rng_block(r, region, idx >> 1), &z0, &z1);
-        out[j] = (float)z0;
-        out[j + 1] = (float)z1;
-    }
-    if (j < n) {
-        double z0, z1;
-        philox_normal2(task_rng_block(r, region, idx >> 1), &z0, &z1);
-        out[j] = (float)z0;
-    }
-}
-
 /* Floyd's algorithm picks a uniform k-subset with words 0..k-1, then a Fisher-Yates shuffle with
  * words k..2k-1 puts it in uniform random order. O(k^2): k is small (sparsity, queries). */
 void task_rng_choose(const task_rng *r, uint64_t region, int64_t n, int64_t k, int64_t *idx) {
@@ -311,7 +293,7 @@ void task_rng_choose(const task_rng *r, uint64_t region, int64_t n, int64_t k, i
 }
 
 void task_gaussian_x(const task_rng *r, int64_t i, int64_t d, int64_t d_cur, float *x) {
-    task_rng_normals(r, R_X, (uint64_t)(i * d), x, d_cur);
+    task_rng_normal_rows(r, R_X, (uint64_t)(i * d), 1, d, d_cur, x, d);
 }
 
 void task_shape_interleaved(const task *t, int64_t N, task_loss_kind loss, task_metric_kind metric, int64_t latent,

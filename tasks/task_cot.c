@@ -36,14 +36,16 @@ static void cot_sample(const task *t, task_state st, const task_rng *r, int64_t 
     task_rng_normals(r, R_FN, 0, W, d * K);
     task_rng_normals(r, R_FN2, 0, v, K);
     const double scale = sqrt(2.0 / (double)K);
+    task_rng_normal_rows(r, R_X, 0, st.N, d, st.d_cur, o->tokens, 3 * D);
     for (int64_t i = 0; i < st.N; i++) {
         float *x = o->tokens + 3 * i * D, *s = o->tokens + (3 * i + 1) * D + d, *y = o->tokens + (3 * i + 2) * D + d + K;
-        task_gaussian_x(r, i, d, st.d_cur, x);
+        float a[4096];
+        for (int64_t j = 0; j < K; j++) a[j] = 0;
+        for (int64_t c = 0; c < st.d_cur; c++)
+            for (int64_t j = 0; j < K; j++) a[j] += x[c] * W[c * K + j];
         double yy = 0;
         for (int64_t j = 0; j < K; j++) {
-            double a = 0;
-            for (int64_t c = 0; c < st.d_cur; c++) a += (double)x[c] * W[c * K + j];
-            s[j] = (float)(scale * (a > 0 ? a : 0));
+            s[j] = (float)(scale * (a[j] > 0 ? a[j] : 0));
             yy += (double)v[j] * s[j];
         }
         *y = (float)yy;

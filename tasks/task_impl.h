@@ -5,6 +5,14 @@
 #include "ir/philox.h"
 #include "tasks/task.h"
 
+/* Hot loops get an AVX2 clone chosen at load time. The clones run the same IEEE operations in
+ * the same order (ISO C mode: no FMA contraction; no reassociation), so results are identical. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define TASK_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TASK_CLONES
+#endif
+
 /* Parameters every task has, in this order (the family's table may add more after P_COMMON). */
 enum { P_D, P_N, P_D_START, P_D_INC, P_D_EVERY, P_N_START, P_N_INC, P_N_EVERY, P_COMMON };
 
@@ -34,8 +42,14 @@ static inline philox_ctr task_rng_block(const task_rng *r, uint64_t region, uint
     return philox_block(r->key, r->prompt, (region << 40) | i);
 }
 
-/* Normals number first .. first+n-1 of a region (two per Philox block, Box-Muller). */
+/* Normals number first .. first+n-1 of a region (four per Philox block, Box-Muller; task_rng.c). */
 void task_rng_normals(const task_rng *r, uint64_t region, uint64_t first, float *out, int64_t n);
+/* Normals first .. first + rows*len - 1 as `rows` rows of `len`: element c < keep of row i goes to
+ * out[i * stride + c]; the others are skipped (truncated coordinates). */
+void task_rng_normal_rows(const task_rng *r, uint64_t region, uint64_t first, int64_t rows, int64_t len,
+                          int64_t keep, float *out, int64_t stride);
+/* Uniform 32-bit words number first .. first+n-1 of a region (the same words as task_rng_word). */
+void task_rng_words(const task_rng *r, uint64_t region, uint64_t first, uint32_t *out, int64_t n);
 /* Uniform 32-bit word number j of a region (four per block). */
 static inline uint32_t task_rng_word(const task_rng *r, uint64_t region, uint64_t j) {
     return task_rng_block(r, region, j >> 2).c[j & 3];
@@ -89,7 +103,7 @@ extern const task_desc task_linear_regression, task_sparse_linear_regression, ta
 /* Shared by the families: the interleaved (x, y~) layout with one squared-error or BCE head. */
 void task_shape_interleaved(const task *t, int64_t N, task_loss_kind loss, task_metric_kind metric,
                             int64_t latent, task_shape *sh);
-/* Gaussian x_i (coordinates < d_cur, the rest stay 0) into the x token of example i (token 2i). */
+/* Gaussian x_i (coordinates < d_cur, the rest stay 0; normals i*d .. i*d+d-1 of R_X) into x. */
 void task_gaussian_x(const task_rng *r, int64_t i, int64_t d, int64_t d_cur, float *x);
 /* Sets y_i: the y token's first channel, the target and the mask of example i. */
 static inline void task_set_y(const task_prompt *o, int64_t d_tok, int64_t i, float y, float counted) {

@@ -32,9 +32,8 @@ static void mqar_shape(const task *t, int64_t N, task_shape *sh) {
     sh->latent = m;
 }
 
-/* A uniform unit vector in the first n coordinates. */
-static void unit_vector(const task_rng *r, uint64_t first, int64_t n, float *out) {
-    task_rng_normals(r, R_X, first, out, n);
+/* Scales the first n coordinates to unit norm (Gaussian -> uniform on the sphere). */
+static void normalize(int64_t n, float *out) {
     double ss = 0;
     for (int64_t c = 0; c < n; c++) ss += (double)out[c] * out[c];
     double inv = ss > 0 ? 1.0 / sqrt(ss) : 0;
@@ -43,7 +42,8 @@ static void unit_vector(const task_rng *r, uint64_t first, int64_t n, float *out
 
 static void mqar_sample(const task *t, task_state st, const task_rng *r, int64_t N, const task_prompt *o) {
     const int64_t d = task_p(t, P_D), m = task_p(t, P_M);
-    for (int64_t j = 0; j < 2 * st.N; j++) unit_vector(r, (uint64_t)(j * d), st.d_cur, o->tokens + j * d);
+    task_rng_normal_rows(r, R_X, 0, 2 * st.N, d, st.d_cur, o->tokens, d);
+    for (int64_t j = 0; j < 2 * st.N; j++) normalize(st.d_cur, o->tokens + j * d);
     int64_t l[4096];
     const int64_t mm = m < st.N ? m : st.N;
     task_rng_choose(r, R_SUPPORT, st.N, mm, l);

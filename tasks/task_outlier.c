@@ -25,26 +25,40 @@ static bool fixed_outlier(double p, int64_t N, int64_t i) {
     return p > 0.5 ? !marked : marked;
 }
 
-/* Outlier flags of the state's examples into out[0..n); returns how many. */
+/* Outlier flags of the state's examples into out[0..N): example i is an outlier when word i of the
+ * mask region, as a uniform in [0, 1) (24 bits), is below p. */
 static void outlier_mask(const task *t, task_state st, const task_rng *r, float *out) {
     const double p = t->p[P_PROB];
     const int mode = (int)task_p(t, P_OUTLIERS);
+    uint32_t words[64];
     for (int64_t i = 0; i < st.N; i++) {
-        bool o = mode == OUT_RANDOM ? task_rng_unit(r, R_MASK, (uint64_t)i) < p
+        if (mode == OUT_RANDOM && i % 64 == 0) task_rng_words(r, R_MASK, (uint64_t)i, words, 64);
+        bool o = mode == OUT_RANDOM ? philox_unit24(words[i % 64]) < p
                  : mode == OUT_FIXED ? fixed_outlier(p, st.N, i)
                                      : false;
         out[i] = o;
     }
 }
 
-/* Clean examples: Gaussian x (visible coordinates) and y = w^T x. */
-static void clean_example(const task_prompt *o, task_state st, const task_rng *r, int64_t d, const float *w,
-                          int64_t i) {
-    float *x = o->tokens + 2 * i * d;
-    task_gaussian_x(r, i, d, st.d_cur, x);
-    double y = 0;
-    for (int64_t c = 0; c < st.d_cur; c++) y += (double)w[c] * x[c];
-    task_set_y(o, d, i, (float)y, 1);
+/* Clean examples (out[i] == 0): Gaussian x (visible coordinates; runs of consecutive clean examples
+ * drawn in one call) and y = w^T x. */
+static void clean_examples(const task_prompt *o, task_state st, const task_rng *r, int64_t d, const float *w,
+                           const float *out) {
+    for (int64_t i = 0; i < st.N;) {
+        if (out[i] != 0) {
+            i++;
+            continue;
+        }
+        int64_t j = i;
+        while (j < st.N && out[j] == 0) j++;
+        task_rng_normal_rows(r, R_X, (uint64_t)(i * d), j - i, d, st.d_cur, o->tokens + 2 * i * d, 2 * d);
+        for (; i < j; i++) {
+            const float *x = o->tokens + 2 * i * d;
+            double y = 0;
+            for (int64_t c = 0; c < st.d_cur; c++) y += (double)w[c] * x[c];
+            task_set_y(o, d, i, (float)y, 1);
+        }
+    }
 }
 
 static double dot(const double *a, const double *b, int64_t n) {
@@ -112,11 +126,9 @@ static void ortho_sample(const task *t, task_state st, const task_rng *r, int64_
         dummy_code(r, 3 * (uint64_t)d + 2, d, DY);
     }
     outlier_mask(t, st, r, out);
+    clean_examples(o, st, r, d, w, out);
     for (int64_t i = 0; i < st.N; i++) {
-        if (out[i] == 0) {
-            clean_example(o, st, r, d, w, i);
-            continue;
-        }
+        if (out[i] == 0) continue;
         float *x = o->tokens + 2 * i * d, *y = x + d;
         for (int64_t c = 0; c < d; c++) {
             x[c] = DX[c];
@@ -160,11 +172,9 @@ static void many_sample(const task *t, task_state st, const task_rng *r, int64_t
     float *w = o->latent, *out = w + d;
     task_rng_normals(r, R_FN, 0, w, d);
     outlier_mask(t, st, r, out);
+    clean_examples(o, st, r, d, w, out);
     for (int64_t i = 0; i < st.N; i++) {
-        if (out[i] == 0) {
-            clean_example(o, st, r, d, w, i);
-            continue;
-        }
+        if (out[i] == 0) continue;
         float *x = o->tokens + 2 * i * d;
         for (int64_t c = 0; c < d; c++) x[c] = 1; /* all d coordinates, also those >= d_cur */
         task_set_y(o, d, i, 1, 0);

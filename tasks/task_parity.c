@@ -33,11 +33,19 @@ static void parity_sample(const task *t, task_state st, const task_rng *r, int64
     const int64_t kk = k < st.d_cur ? k : st.d_cur;
     task_rng_choose(&g, R_SUPPORT, st.d_cur, kk, S);
     for (int64_t j = 0; j < k; j++) o->latent[j] = j < kk ? (float)S[j] : -1.0f;
+    /* Sign c of example i is bit (i d + c) of the R_X words, read 64 words at a time. */
+    uint32_t words[64];
+    int64_t have = -1; /* index of the 64-word chunk in `words` */
     for (int64_t i = 0; i < st.N; i++) {
         float *x = o->tokens + 2 * i * d;
         for (int64_t c = 0; c < st.d_cur; c++) {
             uint64_t bit = (uint64_t)(i * d + c);
-            x[c] = (task_rng_word(r, R_X, bit >> 5) >> (bit & 31)) & 1 ? 1.0f : -1.0f;
+            int64_t chunk = (int64_t)(bit >> 11);
+            if (chunk != have) {
+                task_rng_words(r, R_X, (uint64_t)chunk << 6, words, 64);
+                have = chunk;
+            }
+            x[c] = (float)((int32_t)((words[(bit >> 5) & 63] >> (bit & 31)) & 1u) * 2 - 1); /* no branch */
         }
         float y = 1;
         for (int64_t j = 0; j < kk; j++) y *= x[S[j]];

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 enum { P_K = P_COMMON };        /* sparse: kept coordinates */
 enum { P_H = P_COMMON };        /* relu_2nn: hidden units */
@@ -15,7 +16,7 @@ enum { MAX_HIDDEN = 4096, MAX_DEPTH = 12 };
 
 /* Gaussian x_i for every example of the state, written into the x tokens. */
 static void fill_xs(const task_rng *r, task_state st, int64_t d, float *tokens) {
-    for (int64_t i = 0; i < st.N; i++) task_gaussian_x(r, i, d, st.d_cur, tokens + 2 * i * d);
+    task_rng_normal_rows(r, R_X, 0, st.N, d, st.d_cur, tokens, 2 * d);
 }
 
 /* y_i = w^T x_i (only the visible coordinates are nonzero in x). */
@@ -121,18 +122,15 @@ static void relu2nn_shape(const task *t, int64_t N, task_shape *sh) {
     task_shape_interleaved(t, N, TASK_LOSS_SQUARED, TASK_METRIC_SQERR, d * h + h, sh);
 }
 
-static void relu2nn_sample(const task *t, task_state st, const task_rng *r, int64_t N, const task_prompt *o) {
-    (void)N;
-    const int64_t d = task_p(t, P_D), H = task_p(t, P_H);
-    float *W1 = o->latent, *W2 = o->latent + d * H, hid[MAX_HIDDEN];
-    task_rng_normals(r, R_FN, 0, W1, d * H);
-    task_rng_normals(r, R_FN2, 0, W2, H);
-    fill_xs(r, st, d, o->tokens);
-    const double scale = sqrt(2.0 / (double)H);
-    for (int64_t i = 0; i < st.N; i++) {
+/* y_i = scale * W2 . relu(W1^T x_i) for n examples (x rows at stride 2d): the plain loop, used when
+ * the packed weights do not fit on the stack. */
+static void relu2nn_ys_plain(const float *W1, const float *W2, int64_t d_cur, int64_t H, double scale,
+                             const task_prompt *o, int64_t n, int64_t d) {
+    float hid[MAX_HIDDEN];
+    for (int64_t i = 0; i < n; i++) {
         const float *x = o->tokens + 2 * i * d;
         for (int64_t j = 0; j < H; j++) hid[j] = 0;
-        for (int64_t c = 0; c < st.d_cur; c++) {
+        for (int64_t c = 0; c < d_cur; c++) {
             const float xc = x[c], *row = W1 + c * H;
             for (int64_t j = 0; j < H; j++) hid[j] += xc * row[j];
         }
@@ -140,6 +138,86 @@ static void relu2nn_sample(const task *t, task_state st, const task_rng *r, int6
         for (int64_t j = 0; j < H; j++) y += (double)W2[j] * (hid[j] > 0 ? hid[j] : 0);
         task_set_y(o, d, i, (float)(scale * y), 1);
     }
+}
+
+enum { LANE = 8, GROUP = 4, PACKED_MAX = 16384 }; /* GROUP = 4 is spelled out below */
+typedef float v8f __attribute__((vector_size(LANE * sizeof(float)))); /* GCC vector extension */
+typedef int32_t v8i __attribute__((vector_size(LANE * sizeof(int32_t))));
+
+/* a := max(a, 0) lane-wise (a macro: vector arguments of functions change the ABI across clones) */
+#define RELU8(a)                                  \
+    do {                                          \
+        v8i keep_ = (a) > 0, bits_;               \
+        memcpy(&bits_, &(a), sizeof bits_);       \
+        bits_ &= keep_;                           \
+        memcpy(&(a), &bits_, sizeof bits_);       \
+    } while (0)
+
+/* The same function, register-blocked: W1 packed into panels of 8 hidden units [H/8][d_cur][8]
+ * (zero-padded), 4 examples at a time, each hidden pre-activation summed over c in order and the
+ * output as 8 lane sums added in a fixed order (identical in every clone). */
+TASK_CLONES static void relu2nn_ys_packed(const float *W1, const float *W2, int64_t d_cur, int64_t H, double scale,
+                                          const task_prompt *o, int64_t n, int64_t d) {
+    const int64_t nb = (H + LANE - 1) / LANE;
+    float panel[PACKED_MAX], w2[MAX_HIDDEN + LANE];
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t c = 0; c < d_cur; c++)
+            for (int64_t k = 0; k < LANE; k++) {
+                int64_t j = b * LANE + k;
+                panel[(b * d_cur + c) * LANE + k] = j < H ? W1[c * H + j] : 0;
+            }
+    for (int64_t j = 0; j < nb * LANE; j++) w2[j] = j < H ? W2[j] : 0;
+    for (int64_t i0 = 0; i0 < n; i0 += GROUP) {
+        float x[GROUP][4096], yp[GROUP][LANE];
+        const int64_t m = n - i0 < GROUP ? n - i0 : GROUP;
+        for (int64_t e = 0; e < GROUP; e++)
+            for (int64_t c = 0; c < d_cur; c++) x[e][c] = e < m ? o->tokens[2 * (i0 + e) * d + c] : 0;
+        v8f y0 = {0}, y1 = {0}, y2 = {0}, y3 = {0};
+        for (int64_t b = 0; b < nb; b++) {
+            v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, w;
+            const float *pb = panel + b * d_cur * LANE;
+            for (int64_t c = 0; c < d_cur; c++) {
+                v8f p;
+                memcpy(&p, pb + c * LANE, sizeof p);
+                a0 += x[0][c] * p;
+                a1 += x[1][c] * p;
+                a2 += x[2][c] * p;
+                a3 += x[3][c] * p;
+            }
+            memcpy(&w, w2 + b * LANE, sizeof w);
+            RELU8(a0);
+            RELU8(a1);
+            RELU8(a2);
+            RELU8(a3);
+            y0 += w * a0;
+            y1 += w * a1;
+            y2 += w * a2;
+            y3 += w * a3;
+        }
+        memcpy(yp[0], &y0, sizeof y0);
+        memcpy(yp[1], &y1, sizeof y1);
+        memcpy(yp[2], &y2, sizeof y2);
+        memcpy(yp[3], &y3, sizeof y3);
+        for (int64_t e = 0; e < m; e++) {
+            float y = 0;
+            for (int k = 0; k < LANE; k++) y += yp[e][k];
+            task_set_y(o, d, i0 + e, (float)(scale * y), 1);
+        }
+    }
+}
+
+static void relu2nn_sample(const task *t, task_state st, const task_rng *r, int64_t N, const task_prompt *o) {
+    (void)N;
+    const int64_t d = task_p(t, P_D), H = task_p(t, P_H);
+    float *W1 = o->latent, *W2 = o->latent + d * H;
+    task_rng_normals(r, R_FN, 0, W1, d * H);
+    task_rng_normals(r, R_FN2, 0, W2, H);
+    fill_xs(r, st, d, o->tokens);
+    const double scale = sqrt(2.0 / (double)H);
+    if (((H + LANE - 1) / LANE) * LANE * d <= PACKED_MAX && d <= 4096)
+        relu2nn_ys_packed(W1, W2, st.d_cur, H, scale, o, st.N, d);
+    else
+        relu2nn_ys_plain(W1, W2, st.d_cur, H, scale, o, st.N, d);
 }
 
 const task_desc task_relu_2nn_regression = {
