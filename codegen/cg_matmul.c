@@ -567,7 +567,7 @@ cg_error cg_matmul_sched_resolve(cg_jit *jit, const cg_matmul_desc *d, const cg_
     r.mc = (int)round_up(r.mc, r.mr);
     if (r.mc > round_up(d->M, r.mr)) r.mc = (int)round_up(d->M, r.mr);
     if (!r.pack_a) r.pack_a = -1;
-    if (!r.pack_b) r.pack_b = d->trans_b ? 1 : -1;
+    if (!r.pack_b) r.pack_b = 1; /* measured: contiguous B panels win even without a transpose */
     if (d->trans_b) r.pack_b = 1;
     if (!r.k_unroll) r.k_unroll = 4;
     if (r.k_unroll < 1 || r.k_unroll > 16) return cg_errorf("matmul schedule: k_unroll %d out of 1..16", r.k_unroll);

@@ -191,6 +191,9 @@ static const tcase CASES[] = {
     {33, 40, 20, 0, 1, 0, 2, 1, {5}, 0, 1, 1, {.mr = 5, .nr = 1}, "batch NT bcast B bias, 5x1 tile"},
     {128, 128, 700, 1, 0, 0, 0, 0, {0}, 0, 0, 0, {0}, "dW-like TN long K"},
     {300, 96, 64, 0, 0, 0, 0, 0, {0}, 0, 0, 0, {.mr = 3, .nr = 3, .k_unroll = 1}, "3x3 tile no unroll"},
+    {101, 67, 43, 0, 0, 1, 3, 0, {0}, 0, 0, 1, {.pack_b = -1}, "B in place, acc, bias, padded"},
+    {130, 70, 300, 1, 0, 0, 0, 1, {2}, 0, 1, 0, {.pack_b = -1, .kc = 64}, "B in place TN, K blocks, batch"},
+    {1, 1, 1, 0, 0, 0, 0, 0, {0}, 0, 0, 0, {.pack_b = -1, .pack_a = 1}, "1x1x1 B in place, A packed"},
 };
 
 int main(void) {
