@@ -104,13 +104,11 @@ int main(int argc, char **argv) {
     double reps_ms = 300;
     const char *only = NULL, *asm_path = NULL;
     cg_matmul_sched user = {0};
-    int have_user = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps-ms") && i + 1 < argc) reps_ms = atof(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--asm") && i + 1 < argc) asm_path = argv[++i];
         else if (!strcmp(argv[i], "--sched") && i + 1 < argc) {
-            have_user = 1;
             sscanf(argv[++i], "%d,%d,%d,%d,%d,%d,%d,%d", &user.mr, &user.nr, &user.mc, &user.kc, &user.nc, &user.pack_a,
                    &user.pack_b, &user.k_unroll);
         } else {
@@ -150,13 +148,14 @@ int main(int argc, char **argv) {
         fill(A, as, 1), fill(B, bs, 2);
         for (int T = 1; T <= max_t; T *= 2) {
             /* kernels are generated per thread count (the default mc depends on it) */
-            omp_set_num_threads(T);
             char name[64];
             snprintf(name, sizeof name, "mm_%zu_t%d", si, T);
             LLVMModuleRef m = cg_module_create(jit, name);
             run_ctx r = {.sh = s, .A = A, .B = B, .C = C, .threads = T};
             double t0 = now_s();
-            e = cg_matmul_emit(jit, m, name, &d, have_user ? &user : NULL, &r.info);
+            cg_matmul_sched sch = user;
+            sch.threads = T;
+            e = cg_matmul_emit(jit, m, name, &d, &sch, &r.info);
             if (!e.failed) e = cg_jit_compile(jit, m, NULL);
             if (!e.failed && asm_path) {
                 char *text = NULL;

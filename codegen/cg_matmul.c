@@ -559,7 +559,8 @@ cg_error cg_matmul_sched_resolve(cg_jit *jit, const cg_matmul_desc *d, const cg_
     r.nc = (int)round_up(r.nc, nrv);
     if (!r.mc) {
         /* rows per work item: at most ~192, and enough items for the threads */
-        int64_t nb = batch_count(d), threads = omp_get_max_threads();
+        if (!r.threads) r.threads = omp_get_max_threads();
+        int64_t nb = batch_count(d), threads = r.threads;
         int64_t blocks = ceil_div(d->M, 192);
         if (nb < 4 * threads) blocks = round_up(blocks, threads > 1 ? threads : 1);
         r.mc = (int)round_up(ceil_div(d->M, blocks), r.mr);

@@ -79,6 +79,8 @@ typedef struct cg_matmul_sched {
     int pack_a;    /* 1: copy A blocks into contiguous MR-row panels; 0: read A in place; -1: off */
     int pack_b;    /* 1: copy B blocks into NR-vector panels; forced on for trans_b; -1: off */
     int k_unroll;  /* k steps per micro-kernel loop iteration, 1..16 */
+    int threads;   /* threads the range will be split over (sizes the default mc so
+                      that every thread gets work); 0: omp_get_max_threads() */
 } cg_matmul_sched;
 
 /* What a generated kernel needs from its caller. */

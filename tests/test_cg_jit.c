@@ -1,8 +1,11 @@
 /* test_cg_jit.c — the LLVM JIT foundation: a trivial kernel compiles and runs,
  * object bytes round-trip through a second JIT (the compile-cache path), the
  * optimised assembly uses the widest vectors, errors come back as values. */
+#include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codegen/cg_jit.h"
 #include "codegen/cg_peak.h"
@@ -89,6 +92,32 @@ int main(void) {
     e = cg_jit_lookup(jit2, "axpy", &fn2);
     ok(!e.failed && fn2, "lookup axpy from loaded object");
     if (fn2) check_axpy((cg_kernel_fn)fn2, "object reload");
+
+    /* 2b. the AOT path: the same object bytes linked into a shared library by cc */
+    {
+        char dir[] = "/tmp/iclc_cg_jit_XXXXXX", obj_path[96], so_path[96], cmd[300];
+        if (mkdtemp(dir)) {
+            snprintf(obj_path, sizeof obj_path, "%s/k.o", dir);
+            snprintf(so_path, sizeof so_path, "%s/libk.so", dir);
+            FILE *f = fopen(obj_path, "wb");
+            int wrote = f && obj.size > 0 && fwrite(obj.data, 1, obj.size, f) == obj.size;
+            if (f) fclose(f);
+            snprintf(cmd, sizeof cmd, "cc -shared -o %s %s", so_path, obj_path);
+            int rc = wrote ? system(cmd) : -1;
+            ok(rc == 0, "cc -shared links the PIC object");
+            void *lib = rc == 0 ? dlopen(so_path, RTLD_NOW | RTLD_LOCAL) : NULL;
+            if (!lib && rc == 0) diag("dlopen: %s", dlerror());
+            void *sym = lib ? dlsym(lib, "axpy") : NULL;
+            ok(sym != NULL, "dlopen + dlsym axpy from the shared library");
+            if (sym) check_axpy((cg_kernel_fn)sym, "shared library");
+            if (lib) dlclose(lib);
+            unlink(obj_path);
+            unlink(so_path);
+            rmdir(dir);
+        } else {
+            skip(3, "no temp dir");
+        }
+    }
     cg_blob_free(&obj);
 
     /* 3. error paths */
