@@ -5,6 +5,8 @@
  *
  *   build/bench/matmul [--reps-ms MS] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE]
  * --asm appends the optimised assembly of every generated kernel to FILE.
+ * --cpu generates for another CPU (e.g. x86-64-v3 = AVX2 on an AVX-512 host);
+ * the FMA peak is then measured with that CPU's vectors too.
  *
  * OpenBLAS baseline for batched shapes: the better of (a) a loop of sgemm calls
  * with OpenBLAS's own threads and (b) an OpenMP loop over the batch with
@@ -103,21 +105,23 @@ static double time_best(void (*f)(run_ctx *), run_ctx *r, double ms) {
 int main(int argc, char **argv) {
     double reps_ms = 300;
     const char *only = NULL, *asm_path = NULL;
+    cg_jit_options jo = {0};
     cg_matmul_sched user = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps-ms") && i + 1 < argc) reps_ms = atof(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--asm") && i + 1 < argc) asm_path = argv[++i];
+        else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) jo.cpu = argv[++i];
         else if (!strcmp(argv[i], "--sched") && i + 1 < argc) {
             sscanf(argv[++i], "%d,%d,%d,%d,%d,%d,%d,%d", &user.mr, &user.nr, &user.mc, &user.kc, &user.nc, &user.pack_a,
                    &user.pack_b, &user.k_unroll);
         } else {
-            fprintf(stderr, "usage: %s [--reps-ms MS] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--reps-ms MS] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE] [--cpu NAME]\n", argv[0]);
             return 2;
         }
     }
     cg_jit *jit;
-    cg_error e = cg_jit_create(&jit, NULL);
+    cg_error e = cg_jit_create(&jit, &jo);
     if (e.failed) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <llvm-c/Analysis.h>
+#include <llvm-c/DebugInfo.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
@@ -296,9 +297,9 @@ cg_error cg_jit_optimize(cg_jit *jit, LLVMModuleRef m) {
     char passes[32];
     snprintf(passes, sizeof passes, "default<O%d>", jit->opt_level);
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
-    LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
-    LLVMPassBuilderOptionsSetLoopUnrolling(po, 1);
+    LLVMPassBuilderOptionsSetLoopVectorization(po, getenv("NOLV") ? 0 : 1);
+    LLVMPassBuilderOptionsSetSLPVectorization(po, getenv("NOSLP") ? 0 : 1);
+    LLVMPassBuilderOptionsSetLoopUnrolling(po, getenv("NOUNROLL") ? 0 : 1);
     LLVMPassBuilderOptionsSetLoopInterleaving(po, 1);
     LLVMErrorRef err = LLVMRunPasses(m, passes, jit->tm, po);
     LLVMDisposePassBuilderOptions(po);
@@ -437,6 +438,7 @@ void cg_loop_begin(cg_jit *jit, LLVMBuilderRef b, cg_loop *l, LLVMValueRef lo, L
                    LLVMValueRef step, const char *name) {
     LLVMContextRef c = jit->ctx;
     LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
+    memset(l, 0, sizeof *l);
     l->pre = LLVMGetInsertBlock(b);
     l->head = LLVMAppendBasicBlockInContext(c, fn, name);
     l->body = LLVMAppendBasicBlockInContext(c, fn, "body");
@@ -451,11 +453,25 @@ void cg_loop_begin(cg_jit *jit, LLVMBuilderRef b, cg_loop *l, LLVMValueRef lo, L
     LLVMPositionBuilderAtEnd(b, l->body);
 }
 
+/* Attaches !llvm.loop !{self, !{"llvm.loop.unroll.disable"}} to a latch branch. */
+static void no_unroll(LLVMContextRef c, LLVMValueRef br) {
+    static const char key[] = "llvm.loop.unroll.disable";
+    LLVMMetadataRef str = LLVMMDStringInContext2(c, key, sizeof key - 1);
+    LLVMMetadataRef opt = LLVMMDNodeInContext2(c, &str, 1);
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(c, NULL, 0);
+    LLVMMetadataRef ops[2] = {tmp, opt};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(c, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(tmp, id); /* makes id self-referential; frees tmp */
+    unsigned kind = LLVMGetMDKindIDInContext(c, "llvm.loop", 9);
+    LLVMSetMetadata(br, kind, LLVMMetadataAsValue(c, id));
+}
+
 void cg_loop_end(LLVMBuilderRef b, cg_loop *l) {
     LLVMValueRef next = LLVMBuildNSWAdd(b, l->iv, l->step, "");
     l->latch = LLVMGetInsertBlock(b);
     LLVMAddIncoming(l->iv, &next, &l->latch, 1);
-    LLVMBuildBr(b, l->head);
+    LLVMValueRef br = LLVMBuildBr(b, l->head);
+    if (l->no_unroll) no_unroll(LLVMGetTypeContext(LLVMTypeOf(l->iv)), br);
     LLVMMoveBasicBlockAfter(l->exit, l->latch);
     LLVMPositionBuilderAtEnd(b, l->exit);
 }

@@ -171,10 +171,13 @@ LLVMValueRef cg_intrinsic(cg_jit *jit, LLVMBuilderRef b, LLVMModuleRef m, const 
 /* A counted loop `for (iv = lo; iv < hi; iv += step)` with i64 bounds. After
  * cg_loop_begin the builder is in the body and l->iv is the induction
  * variable; cg_loop_end closes it and leaves the builder after the loop. The
- * body may contain nested loops. Zero-trip loops are handled. */
+ * body may contain nested loops. Zero-trip loops are handled. Setting
+ * l->no_unroll = 1 before cg_loop_end attaches llvm.loop.unroll.disable (for
+ * loops a generator has unrolled itself; saves optimiser time). */
 typedef struct cg_loop {
     LLVMBasicBlockRef pre, head, body, latch, exit;
-    LLVMValueRef iv, hi, step;
+    LLVMValueRef iv, hi, step; /* step may be replaced before cg_loop_end */
+    int no_unroll;             /* set before cg_loop_end: forbid LLVM's unrolling */
 } cg_loop;
 void cg_loop_begin(cg_jit *jit, LLVMBuilderRef b, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi,
                    LLVMValueRef step, const char *name);

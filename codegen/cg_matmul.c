@@ -38,6 +38,12 @@ static LLVMValueRef mulc(gen *g, LLVMValueRef a, int64_t c) { return mul(g, a, I
 static LLVMValueRef min64(gen *g, LLVMValueRef a, LLVMValueRef b) {
     return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, a, b, ""), a, b, "");
 }
+/* Closes a loop; the generator unrolls what it wants itself, so LLVM's
+ * unroller is told to leave every matmul loop alone (compile time). */
+static void loop_end(gen *g, cg_loop *l) {
+    l->no_unroll = 1;
+    cg_loop_end(g->b, l);
+}
 static LLVMValueRef gep(gen *g, LLVMValueRef p, LLVMValueRef idx) { return cg_gep_f32(g->jit, g->b, p, idx); }
 static LLVMValueRef gepc(gen *g, LLVMValueRef p, int64_t idx) { return idx ? gep(g, p, I(g, idx)) : p; }
 
@@ -125,7 +131,7 @@ static void emit_pack_copy(gen *g, LLVMValueRef dst, LLVMValueRef src, int64_t l
             if (sm) mstore(g, x, gepc(g, t, v * g->V), sm);
             else vstore(g, x, gepc(g, t, v * g->V));
         }
-        cg_loop_end(g->b, &l);
+        loop_end(g, &l);
         if (path == 0) if_else(g, &ie);
     }
     if_end(g, &ie);
@@ -165,7 +171,7 @@ static void emit_pack_transpose(gen *g, LLVMValueRef dst, LLVMValueRef src, int6
         transpose_regs(g, r);
         LLVMValueRef d = gep(g, dst, add(g, mulc(g, lk.iv, W), lj.iv));
         for (int t = 0; t < V; t++) vstore(g, r[t], gepc(g, d, (int64_t)t * W));
-        cg_loop_end(g->b, &lk);
+        loop_end(g, &lk);
         /* k tail of these rows */
         cg_loop lk2;
         cg_loop_begin(g->jit, g->b, &lk2, kfull, kc, I(g, 1), "tk2");
@@ -174,8 +180,8 @@ static void emit_pack_transpose(gen *g, LLVMValueRef dst, LLVMValueRef src, int6
             LLVMValueRef x = LLVMBuildLoad2(g->b, g->f32, gep(g, src, add(g, mulc(g, j, ld), lk2.iv)), "");
             LLVMBuildStore(g->b, x, gep(g, dst, add(g, mulc(g, lk2.iv, W), j)));
         }
-        cg_loop_end(g->b, &lk2);
-        cg_loop_end(g->b, &lj);
+        loop_end(g, &lk2);
+        loop_end(g, &lj);
     } else {
         jfull = I(g, 0);
     }
@@ -189,11 +195,11 @@ static void emit_pack_transpose(gen *g, LLVMValueRef dst, LLVMValueRef src, int6
         LLVMValueRef x = path == 0 ? LLVMBuildLoad2(g->b, g->f32, gep(g, src, add(g, mulc(g, lj.iv, ld), lk.iv)), "")
                                    : cg_f32(g->jit, 0.0f);
         LLVMBuildStore(g->b, x, gep(g, dst, add(g, mulc(g, lk.iv, W), lj.iv)));
-        cg_loop_end(g->b, &lk);
+        loop_end(g, &lk);
         if (path == 0) if_else(g, &ie);
     }
     if_end(g, &ie);
-    cg_loop_end(g->b, &lj);
+    loop_end(g, &lj);
 }
 
 /* ---------- micro-kernel ---------- */
@@ -247,7 +253,7 @@ static void mk_kloop(gen *g, const mk_shape *sh, LLVMValueRef a, LLVMValueRef bp
     for (int u = 0; u < unroll; u++) mk_step(g, sh, a, bp, add(g, l.iv, I(g, u)), cur);
     LLVMBasicBlockRef end = LLVMGetInsertBlock(g->b);
     for (int i = 0; i < n; i++) LLVMAddIncoming(phi[i], &cur[i], &end, 1);
-    cg_loop_end(g->b, &l);
+    loop_end(g, &l);
     memcpy(acc, phi, sizeof(LLVMValueRef) * (size_t)n); /* values on exit */
 }
 
@@ -345,36 +351,28 @@ static void call_micro(gen *g, LLVMValueRef fn, LLVMValueRef *args) {
     LLVMBuildCall2(g->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)np, "");
 }
 
-/* Picks the micro-kernel variant by (rows == MR, cols == NRV) and calls it. */
-static void dispatch_micro(gen *g, LLVMValueRef mk[2][2], LLVMValueRef rows, LLVMValueRef cols, LLVMValueRef *args) {
-    int has_medge = mk[1][0] != NULL, has_nedge = mk[0][1] != NULL;
-    LLVMValueRef full_r = has_medge ? LLVMBuildICmp(g->b, LLVMIntEQ, rows, I(g, g->MR), "") : NULL;
-    LLVMValueRef full_c = has_nedge ? LLVMBuildICmp(g->b, LLVMIntEQ, cols, I(g, g->NRV), "") : NULL;
-    if (!has_medge && !has_nedge) {
-        call_micro(g, mk[0][0], args);
-        return;
-    }
-    if (has_medge && has_nedge) {
-        ifelse r = if_begin(g, full_r);
-        ifelse c1 = if_begin(g, full_c);
-        call_micro(g, mk[0][0], args);
-        if_else(g, &c1);
-        call_micro(g, mk[0][1], args);
-        if_end(g, &c1);
-        if_else(g, &r);
-        ifelse c2 = if_begin(g, full_c);
-        call_micro(g, mk[1][0], args);
-        if_else(g, &c2);
-        call_micro(g, mk[1][1], args);
-        if_end(g, &c2);
-        if_end(g, &r);
-        return;
-    }
-    ifelse x = if_begin(g, has_medge ? full_r : full_c);
-    call_micro(g, mk[0][0], args);
-    if_else(g, &x);
-    call_micro(g, has_medge ? mk[1][0] : mk[0][1], args);
-    if_end(g, &x);
+/* What the tile loops need to address one tile. */
+typedef struct tile_env {
+    LLVMValueRef Ab, Bb, Cb, Bp, Ap; /* batch bases of A, B, C; packed panels */
+    LLVMValueRef jc, pc, i0, kc;     /* block origin and depth */
+    LLVMValueRef load_c, last, batch;
+    LLVMValueRef *extra;             /* epilogue buffers */
+} tile_env;
+
+/* Calls micro-kernel fn on the tile at (i0 + ir, jc + jr) of the current block. */
+static void tile_call(gen *g, const tile_env *t, LLVMValueRef fn, LLVMValueRef jr, LLVMValueRef ir) {
+    const cg_matmul_desc *d = g->d;
+    LLVMValueRef col = add(g, t->jc, jr), row = add(g, t->i0, ir);
+    LLVMValueRef bptr = g->s.pack_b > 0 ? gep(g, t->Bp, mul(g, LLVMBuildSDiv(g->b, jr, I(g, g->NRV), ""), mulc(g, t->kc, g->NRV)))
+                                        : gep(g, t->Bb, add(g, mulc(g, t->pc, g->ldb), col));
+    LLVMValueRef aptr;
+    if (g->s.pack_a > 0) aptr = gep(g, t->Ap, mul(g, LLVMBuildSDiv(g->b, ir, I(g, g->MR), ""), mulc(g, t->kc, g->MR)));
+    else if (d->trans_a) aptr = gep(g, t->Ab, add(g, mulc(g, t->pc, g->lda), row));
+    else aptr = gep(g, t->Ab, add(g, mulc(g, row, g->lda), t->pc));
+    LLVMValueRef cptr = gep(g, t->Cb, add(g, mulc(g, row, g->ldc), col));
+    LLVMValueRef args[MK_EXTRA + CG_MAX_BUFS] = {aptr, bptr, cptr, t->kc, t->load_c, t->last, t->batch, row, col};
+    for (int i = 0; i < d->n_extra_bufs; i++) args[MK_EXTRA + i] = t->extra[i];
+    call_micro(g, fn, args);
 }
 
 static cg_error emit_kernel(gen *g, cg_matmul_info *info) {
@@ -393,11 +391,7 @@ static cg_error emit_kernel(gen *g, cg_matmul_info *info) {
             e = emit_micro(g, &sh, &mk[re][ce]);
         }
     if (e.failed) return e;
-    /* a variant that never occurs is replaced by one that does (the branch is dead) */
-    if (!mk[0][0]) mk[0][0] = mk[1][0] ? mk[1][0] : mk[0][1] ? mk[0][1] : mk[1][1];
-    if (!mk[0][1] && mk[1][1]) mk[0][1] = mk[1][1];
-    if (!mk[1][0] && mk[1][1]) mk[1][0] = mk[1][1];
-    if (!mk[0][0]) return cg_errorf("%s: no micro-kernel variant", g->name);
+    if (!mk[0][0] && !mk[0][1] && !mk[1][0] && !mk[1][1]) return cg_errorf("%s: no micro-kernel variant", g->name);
 
     cg_kernel k;
     e = cg_kernel_begin(g->jit, g->m, g->name, CG_MM_BUF_EXTRA + d->n_extra_bufs, &k);
@@ -424,7 +418,7 @@ static cg_error emit_kernel(gen *g, cg_matmul_info *info) {
     }
     LLVMValueRef Ab = gep(g, A, offa), Bb = gep(g, B, offb), Cb = gep(g, C, offc);
 
-    cg_loop ljc, lpc, lib, ljr, lir;
+    cg_loop ljc, lpc, lib;
     cg_loop_begin(g->jit, g->b, &ljc, I(g, 0), I(g, g->N), I(g, g->NC), "jc");
     LLVMValueRef nc = min64(g, I(g, g->NC), sub(g, I(g, g->N), ljc.iv));
     cg_loop_begin(g->jit, g->b, &lpc, I(g, 0), I(g, g->K), I(g, g->KC), "pc");
@@ -447,7 +441,7 @@ static cg_error emit_kernel(gen *g, cg_matmul_info *info) {
             emit_pack_copy(g, dst, gep(g, Bb, add(g, mulc(g, lpc.iv, g->ldb), col)), g->ldb, NRV, ncols, kc);
         else
             emit_pack_transpose(g, dst, gep(g, Bb, add(g, mulc(g, col, g->ldb), lpc.iv)), g->ldb, NRV, ncols, kc);
-        cg_loop_end(g->b, &lp);
+        loop_end(g, &lp);
     }
     cg_loop_begin(g->jit, g->b, &lib, ib0, ib1, I(g, 1), "ib");
     LLVMValueRef i0 = mulc(g, lib.iv, g->MC);
@@ -462,31 +456,47 @@ static cg_error emit_kernel(gen *g, cg_matmul_info *info) {
             emit_pack_copy(g, dst, gep(g, Ab, add(g, mulc(g, lpc.iv, g->lda), row)), g->lda, MR, rows, kc);
         else
             emit_pack_transpose(g, dst, gep(g, Ab, add(g, mulc(g, row, g->lda), lpc.iv)), g->lda, MR, rows, kc);
-        cg_loop_end(g->b, &lq);
+        loop_end(g, &lq);
     }
-    cg_loop_begin(g->jit, g->b, &ljr, I(g, 0), nc, I(g, NRV), "jr");
-    LLVMValueRef cols = min64(g, I(g, NRV), sub(g, nc, ljr.iv));
-    LLVMValueRef col = add(g, ljc.iv, ljr.iv);
-    LLVMValueRef bptr = g->s.pack_b > 0
-                            ? gep(g, Bp, mul(g, mul(g, LLVMBuildSDiv(g->b, ljr.iv, I(g, NRV), ""), kc), I(g, NRV)))
-                            : gep(g, Bb, add(g, mulc(g, lpc.iv, g->ldb), col));
-    cg_loop_begin(g->jit, g->b, &lir, I(g, 0), mc, I(g, MR), "ir");
-    LLVMValueRef rows = min64(g, I(g, MR), sub(g, mc, lir.iv));
-    LLVMValueRef row = add(g, i0, lir.iv);
-    LLVMValueRef aptr;
-    if (g->s.pack_a > 0) aptr = gep(g, Ap, mul(g, mul(g, LLVMBuildSDiv(g->b, lir.iv, I(g, MR), ""), kc), I(g, MR)));
-    else if (d->trans_a) aptr = gep(g, Ab, add(g, mulc(g, lpc.iv, g->lda), row));
-    else aptr = gep(g, Ab, add(g, mulc(g, row, g->lda), lpc.iv));
-    LLVMValueRef cptr = gep(g, Cb, add(g, mulc(g, row, g->ldc), col));
-    LLVMValueRef args[MK_EXTRA + CG_MAX_BUFS] = {aptr, bptr, cptr, kc, load_c, last, bidx, row, col};
-    for (int i = 0; i < d->n_extra_bufs; i++) args[MK_EXTRA + i] = k.bufs[CG_MM_BUF_EXTRA + i];
-    dispatch_micro(g, mk, rows, cols, args);
-    cg_loop_end(g->b, &lir);
-    cg_loop_end(g->b, &ljr);
-    cg_loop_end(g->b, &lib);
-    cg_loop_end(g->b, &lpc);
-    cg_loop_end(g->b, &ljc);
-    cg_loop_end(g->b, &li);
+    /* tile loops: full tiles in loops, the edge column panel and edge row tile
+     * after them (no per-tile branches for the optimiser to unswitch) */
+    tile_env te = {Ab, Bb, Cb, Bp, Ap, ljc.iv, lpc.iv, i0, kc, load_c, last, bidx, k.bufs + CG_MM_BUF_EXTRA};
+    LLVMValueRef nc_full = mulc(g, LLVMBuildSDiv(g->b, nc, I(g, NRV), ""), NRV);
+    LLVMValueRef mc_full = mulc(g, LLVMBuildSDiv(g->b, mc, I(g, MR), ""), MR);
+    for (int ce = 0; ce < 2; ce++) {
+        if (!mk[0][ce] && !mk[1][ce]) continue;
+        cg_loop ljr;
+        ifelse has_edge;
+        LLVMValueRef jr;
+        if (!ce) {
+            cg_loop_begin(g->jit, g->b, &ljr, I(g, 0), nc_full, I(g, NRV), "jr");
+            jr = ljr.iv;
+        } else {
+            has_edge = if_begin(g, LLVMBuildICmp(g->b, LLVMIntSLT, nc_full, nc, ""));
+            jr = nc_full;
+        }
+        if (mk[0][ce]) {
+            cg_loop lir;
+            cg_loop_begin(g->jit, g->b, &lir, I(g, 0), mc_full, I(g, MR), "ir");
+            tile_call(g, &te, mk[0][ce], jr, lir.iv);
+            loop_end(g, &lir);
+        }
+        if (mk[1][ce]) {
+            ifelse re = if_begin(g, LLVMBuildICmp(g->b, LLVMIntSLT, mc_full, mc, ""));
+            tile_call(g, &te, mk[1][ce], jr, mc_full);
+            if_else(g, &re);
+            if_end(g, &re);
+        }
+        if (!ce) loop_end(g, &ljr);
+        else {
+            if_else(g, &has_edge);
+            if_end(g, &has_edge);
+        }
+    }
+    loop_end(g, &lib);
+    loop_end(g, &lpc);
+    loop_end(g, &ljc);
+    loop_end(g, &li);
     cg_kernel_end(&k);
     g->b = NULL;
     (void)info;
@@ -570,7 +580,7 @@ cg_error cg_matmul_sched_resolve(cg_jit *jit, const cg_matmul_desc *d, const cg_
     if (!r.pack_a) r.pack_a = -1;
     if (!r.pack_b) r.pack_b = 1; /* measured: contiguous B panels win even without a transpose */
     if (d->trans_b) r.pack_b = 1;
-    if (!r.k_unroll) r.k_unroll = 4;
+    if (!r.k_unroll) r.k_unroll = 2; /* measured: 4 is no faster, compiles slower, and loses on K=82 */
     if (r.k_unroll < 1 || r.k_unroll > 16) return cg_errorf("matmul schedule: k_unroll %d out of 1..16", r.k_unroll);
     *out = r;
     return cg_ok();
