@@ -7,6 +7,7 @@
  * --asm appends the optimised assembly of every generated kernel to FILE.
  * --cpu generates for another CPU (e.g. x86-64-v3 = AVX2 on an AVX-512 host);
  * the FMA peak is then measured with that CPU's vectors too.
+ * --shape runs one ad-hoc shape instead of the table.
  *
  * OpenBLAS baseline for batched shapes: the better of (a) a loop of sgemm calls
  * with OpenBLAS's own threads and (b) an OpenMP loop over the batch with
@@ -106,17 +107,27 @@ int main(int argc, char **argv) {
     double reps_ms = 300;
     const char *only = NULL, *asm_path = NULL;
     cg_jit_options jo = {0};
+    shape custom = {"custom", 1, 0, 0, 0, 0, 0};
     cg_matmul_sched user = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps-ms") && i + 1 < argc) reps_ms = atof(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--asm") && i + 1 < argc) asm_path = argv[++i];
         else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) jo.cpu = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
+            long long b, m, n, k;
+            if (sscanf(argv[++i], "%lld,%lld,%lld,%lld,%d,%d", &b, &m, &n, &k, &custom.ta, &custom.tb) != 6 || b < 1 ||
+                m < 1 || n < 1 || k < 1) {
+                fprintf(stderr, "--shape wants batch,M,N,K,trans_a,trans_b (got %s)\n", argv[i]);
+                return 2;
+            }
+            custom.batch = b, custom.M = m, custom.N = n, custom.K = k;
+        }
         else if (!strcmp(argv[i], "--sched") && i + 1 < argc) {
             sscanf(argv[++i], "%d,%d,%d,%d,%d,%d,%d,%d", &user.mr, &user.nr, &user.mc, &user.kc, &user.nc, &user.pack_a,
                    &user.pack_b, &user.k_unroll);
         } else {
-            fprintf(stderr, "usage: %s [--reps-ms MS] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE] [--cpu NAME]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--reps-ms MS] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE] [--cpu NAME] [--shape B,M,N,K,ta,tb]\n", argv[0]);
             return 2;
         }
     }
@@ -138,8 +149,9 @@ int main(int argc, char **argv) {
            pk.gflops_1, pk.gflops_all, pk.threads);
     printf("%-30s %5s %5s %5s %5s %2s %3s | %8s %6s | %8s | %6s | %7s | %s\n", "shape", "batch", "M", "N", "K", "T",
            "thr", "ours", "%peak", "openblas", "ratio", "compile", "schedule");
-    for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
-        const shape *s = &SHAPES[si];
+    size_t n_shapes = custom.M ? 1 : sizeof SHAPES / sizeof SHAPES[0];
+    for (size_t si = 0; si < n_shapes; si++) {
+        const shape *s = custom.M ? &custom : &SHAPES[si];
         if (only && !strstr(s->what, only)) continue;
         cg_matmul_desc d = {.M = s->M, .N = s->N, .K = s->K, .trans_a = s->ta, .trans_b = s->tb};
         if (s->batch > 1) {

@@ -390,12 +390,20 @@ static cg_error emit_kernel(gen *g, cg_matmul_info *info) {
             mk_shape sh = {re ? medge : MR, (cols + V - 1) / V, cols - ((cols + V - 1) / V - 1) * V};
             e = emit_micro(g, &sh, &mk[re][ce]);
         }
-    if (e.failed) return e;
+    if (e.failed) { /* leave the module as it was */
+        for (int i = 0; i < 4; i++)
+            if (mk[i / 2][i % 2]) LLVMDeleteFunction(mk[i / 2][i % 2]);
+        return e;
+    }
     if (!mk[0][0] && !mk[0][1] && !mk[1][0] && !mk[1][1]) return cg_errorf("%s: no micro-kernel variant", g->name);
 
     cg_kernel k;
     e = cg_kernel_begin(g->jit, g->m, g->name, CG_MM_BUF_EXTRA + d->n_extra_bufs, &k);
-    if (e.failed) return e;
+    if (e.failed) {
+        for (int i = 0; i < 4; i++)
+            if (mk[i / 2][i % 2]) LLVMDeleteFunction(mk[i / 2][i % 2]);
+        return e;
+    }
     g->b = k.b;
     LLVMValueRef A = k.bufs[CG_MM_BUF_A], B = k.bufs[CG_MM_BUF_B], C = k.bufs[CG_MM_BUF_C];
     LLVMValueRef Bp = k.bufs[CG_MM_BUF_SCRATCH], Ap = gepc(g, Bp, g->bp_floats);

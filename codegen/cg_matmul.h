@@ -35,7 +35,9 @@
  *   bufs[3] = scratch: info.scratch_bytes, 64-byte aligned, PRIVATE TO THE CALL
  *             (concurrent calls need distinct scratch; cg_matmul_run does this),
  *   bufs[4 + i] = extra buffer i of the epilogue (i < n_extra_bufs).
- * No allocation happens inside the kernel.
+ * No allocation happens inside the kernel. C must not overlap A, B, the
+ * scratch or the extra buffers (A and B may overlap each other: both are only
+ * read).
  */
 #ifndef ICLC_CODEGEN_CG_MATMUL_H
 #define ICLC_CODEGEN_CG_MATMUL_H

@@ -33,6 +33,11 @@ static void fill(float *x, int64_t n, uint64_t seed) {
     }
 }
 
+static cg_error failing_epilogue(cg_mm_epilogue_ctx *ctx, LLVMValueRef *acc) {
+    (void)acc;
+    return cg_errorf("epilogue refuses tile %dx%d", ctx->rows, ctx->nvec);
+}
+
 static cg_error bias_epilogue(cg_mm_epilogue_ctx *ctx, LLVMValueRef *acc) {
     for (int v = 0; v < ctx->nvec; v++) {
         LLVMValueRef bv = cg_mm_epi_load_cols(ctx, ctx->extra[0], v);
@@ -266,6 +271,13 @@ int main(void) {
         s = (cg_matmul_sched){.mr = 99};
         e = cg_matmul_emit(jit, m, "bad5", &d, &s, NULL);
         ok(e.failed, "mr 99 rejected: %s", e.msg);
+        d.epilogue = failing_epilogue;
+        e = cg_matmul_emit(jit, m, "bad6", &d, NULL, NULL);
+        ok(e.failed, "an epilogue's error is returned");
+        like(e.msg, "epilogue refuses", "message: %s", e.msg);
+        int bodies = 0;
+        for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) bodies += !LLVMIsDeclaration(f);
+        ok(bodies == 0, "failed emits leave no function bodies in the module (%d)", bodies);
         LLVMDisposeModule(m);
     }
     cg_jit_destroy(jit);
