@@ -284,8 +284,18 @@ void cg_kernel_end(cg_kernel *k) {
     k->b = NULL;
 }
 
+/* ICLC_DEBUG >= 3 prints LLVM IR before and after optimisation to stderr. */
+static void debug_dump(LLVMModuleRef m, const char *when) {
+    const char *dbg = getenv("ICLC_DEBUG");
+    if (!dbg || atoi(dbg) < 3) return;
+    char *ir = LLVMPrintModuleToString(m);
+    fprintf(stderr, "; ---- ICLC_DEBUG: LLVM IR %s ----\n%s", when, ir);
+    LLVMDisposeMessage(ir);
+}
+
 cg_error cg_jit_optimize(cg_jit *jit, LLVMModuleRef m) {
     double t0 = now_ms();
+    debug_dump(m, "before optimisation");
     char *msg = NULL;
     if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
         cg_error e = cg_errorf("cg_jit: invalid IR in module %s: %s", LLVMGetModuleIdentifier(m, &(size_t){0}),
@@ -297,14 +307,15 @@ cg_error cg_jit_optimize(cg_jit *jit, LLVMModuleRef m) {
     char passes[32];
     snprintf(passes, sizeof passes, "default<O%d>", jit->opt_level);
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMPassBuilderOptionsSetLoopVectorization(po, getenv("NOLV") ? 0 : 1);
-    LLVMPassBuilderOptionsSetSLPVectorization(po, getenv("NOSLP") ? 0 : 1);
-    LLVMPassBuilderOptionsSetLoopUnrolling(po, getenv("NOUNROLL") ? 0 : 1);
+    LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
+    LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
+    LLVMPassBuilderOptionsSetLoopUnrolling(po, 1);
     LLVMPassBuilderOptionsSetLoopInterleaving(po, 1);
     LLVMErrorRef err = LLVMRunPasses(m, passes, jit->tm, po);
     LLVMDisposePassBuilderOptions(po);
     if (err) return from_llvm_error(err, "cg_jit: optimising");
     jit->stats.opt_ms = now_ms() - t0;
+    debug_dump(m, "after optimisation");
     return take_diag(jit, "cg_jit: optimising");
 }
 

@@ -122,7 +122,8 @@ cg_error cg_kernel_begin(cg_jit *jit, LLVMModuleRef m, const char *name, int nbu
 void cg_kernel_end(cg_kernel *k);
 
 /* LLVMVerifyModule, then LLVMRunPasses("default<On>") with the target machine.
- * A module that fails verification is left unoptimised and reported. */
+ * A module that fails verification is left unoptimised and reported.
+ * ICLC_DEBUG=3 (or more) prints the IR before and after to stderr. */
 cg_error cg_jit_optimize(cg_jit *jit, LLVMModuleRef m);
 
 /* Assembly text of (a clone of) m; *text is malloc'd, free() it. */

@@ -25,7 +25,7 @@ typedef struct gen {
     const char *name;
     int V, MR, NR, NRV, U;
     int64_t M, N, K, MC, KC, NC, lda, ldb, ldc, nmb, bp_floats;
-    LLVMTypeRef i64, i32, i1, f32, ptr, vt, mt;
+    LLVMTypeRef i64, i32, i1, f32, ptr, vt;
 } gen;
 
 /* ---------- small IR helpers ---------- */
@@ -375,7 +375,7 @@ static void tile_call(gen *g, const tile_env *t, LLVMValueRef fn, LLVMValueRef j
     call_micro(g, fn, args);
 }
 
-static cg_error emit_kernel(gen *g, cg_matmul_info *info) {
+static cg_error emit_kernel(gen *g) {
     const cg_matmul_desc *d = g->d;
     int V = g->V, MR = g->MR, NRV = g->NRV;
     /* micro-kernel variants: [rows edge][cols edge] */
@@ -507,7 +507,6 @@ static cg_error emit_kernel(gen *g, cg_matmul_info *info) {
     loop_end(g, &li);
     cg_kernel_end(&k);
     g->b = NULL;
-    (void)info;
     return cg_ok();
 }
 
@@ -544,8 +543,8 @@ static cg_error check_desc(const cg_matmul_desc *d, cg_matmul_desc *out) {
     return cg_ok();
 }
 
-cg_error cg_matmul_sched_resolve(cg_jit *jit, const cg_matmul_desc *d, const cg_matmul_sched *s, cg_matmul_sched *out) {
-    const cg_cpu *cpu = cg_jit_cpu(jit);
+cg_error cg_matmul_sched_resolve(const cg_cpu *cpu, const cg_matmul_desc *d, const cg_matmul_sched *s,
+                                 cg_matmul_sched *out) {
     cg_matmul_sched z = {0};
     if (!s) s = &z;
     cg_matmul_sched r = *s;
@@ -594,32 +593,48 @@ cg_error cg_matmul_sched_resolve(cg_jit *jit, const cg_matmul_desc *d, const cg_
     return cg_ok();
 }
 
-cg_error cg_matmul_emit(cg_jit *jit, LLVMModuleRef m, const char *name, const cg_matmul_desc *desc,
-                        const cg_matmul_sched *sched, cg_matmul_info *info) {
+/* Sizes of the packed B and A panels in floats (each rounded to 64 bytes). */
+static void panel_floats(const cg_matmul_desc *d, const cg_matmul_sched *s, int64_t *bp, int64_t *ap) {
+    int64_t nrv = (int64_t)s->nr * s->vec, kc_eff = s->kc < d->K ? s->kc : d->K;
+    int64_t nc_eff = s->nc < round_up(d->N, nrv) ? s->nc : round_up(d->N, nrv);
+    *bp = s->pack_b > 0 ? round_up(kc_eff * nc_eff, 16) : 0;
+    *ap = s->pack_a > 0 ? round_up((int64_t)s->mc * kc_eff, 16) : 0;
+}
+
+cg_error cg_matmul_plan(const cg_cpu *cpu, const cg_matmul_desc *desc, const cg_matmul_sched *sched,
+                        cg_matmul_info *info) {
     cg_matmul_desc d;
     cg_error e = check_desc(desc, &d);
+    if (e.failed) return e;
+    cg_matmul_sched s;
+    e = cg_matmul_sched_resolve(cpu, &d, sched, &s);
+    if (e.failed) return e;
+    int64_t bp, ap;
+    panel_floats(&d, &s, &bp, &ap);
+    info->n_items = batch_count(&d) * ceil_div(d.M, s.mc);
+    info->scratch_bytes = (bp + ap) * 4;
+    info->flops = 2.0 * (double)d.M * (double)d.N * (double)d.K * (double)batch_count(&d);
+    info->sched = s;
+    return cg_ok();
+}
+
+cg_error cg_matmul_emit(cg_jit *jit, LLVMModuleRef m, const char *name, const cg_matmul_desc *desc,
+                        const cg_matmul_sched *sched, cg_matmul_info *info) {
+    cg_matmul_info inf;
+    cg_error e = cg_matmul_plan(cg_jit_cpu(jit), desc, sched, &inf);
     if (e.failed) return cg_errorf("%s: %s", name, e.msg);
-    gen g = {.jit = jit, .m = m, .c = cg_jit_context(jit), .d = &d, .name = name};
-    e = cg_matmul_sched_resolve(jit, &d, sched, &g.s);
-    if (e.failed) return cg_errorf("%s: %s", name, e.msg);
+    cg_matmul_desc d;
+    check_desc(desc, &d); /* fills the default leading dimensions */
+    gen g = {.jit = jit, .m = m, .c = cg_jit_context(jit), .d = &d, .name = name, .s = inf.sched};
     g.V = g.s.vec, g.MR = g.s.mr, g.NR = g.s.nr, g.NRV = g.NR * g.V, g.U = g.s.k_unroll;
     g.M = d.M, g.N = d.N, g.K = d.K, g.MC = g.s.mc, g.KC = g.s.kc, g.NC = g.s.nc;
     g.lda = d.lda, g.ldb = d.ldb, g.ldc = d.ldc;
     g.nmb = ceil_div(g.M, g.MC);
-    int64_t kc_eff = g.KC < g.K ? g.KC : g.K;
-    int64_t nc_eff = g.NC < round_up(g.N, g.NRV) ? g.NC : round_up(g.N, g.NRV);
-    g.bp_floats = g.s.pack_b > 0 ? round_up(kc_eff * nc_eff, 16) : 0;
-    int64_t ap_floats = g.s.pack_a > 0 ? round_up(g.MC * kc_eff, 16) : 0;
+    int64_t ap;
+    panel_floats(&d, &g.s, &g.bp_floats, &ap);
     g.i64 = LLVMInt64TypeInContext(g.c), g.i32 = LLVMInt32TypeInContext(g.c), g.i1 = LLVMInt1TypeInContext(g.c);
     g.f32 = LLVMFloatTypeInContext(g.c), g.ptr = LLVMPointerTypeInContext(g.c, 0), g.vt = cg_vec_type(jit, g.V);
-    g.mt = LLVMVectorType(g.i1, (unsigned)g.V);
-
-    cg_matmul_info inf;
-    inf.n_items = batch_count(&d) * g.nmb;
-    inf.scratch_bytes = (g.bp_floats + ap_floats) * 4;
-    inf.flops = 2.0 * (double)d.M * (double)d.N * (double)d.K * (double)batch_count(&d);
-    inf.sched = g.s;
-    e = emit_kernel(&g, &inf);
+    e = emit_kernel(&g);
     if (e.failed) return e;
     if (info) *info = inf;
     return cg_ok();

@@ -116,9 +116,16 @@ typedef struct cg_mm_epilogue_ctx {
 LLVMValueRef cg_mm_epi_load_cols(cg_mm_epilogue_ctx *ctx, LLVMValueRef x, int v);
 LLVMValueRef cg_mm_epi_load_tile(cg_mm_epilogue_ctx *ctx, LLVMValueRef x, int64_t ld, int r, int v);
 
-/* Fills the defaults for this CPU and shape, and checks an explicit schedule. */
-cg_error cg_matmul_sched_resolve(cg_jit *jit, const cg_matmul_desc *d, const cg_matmul_sched *s,
+/* Fills the defaults for this CPU and shape, and checks an explicit schedule.
+ * s may be NULL. Needs no LLVM (a tuner can call it for every candidate). */
+cg_error cg_matmul_sched_resolve(const cg_cpu *cpu, const cg_matmul_desc *d, const cg_matmul_sched *s,
                                  cg_matmul_sched *out);
+
+/* Checks the description and computes what cg_matmul_emit would report in
+ * info, without generating anything: a warm start from a compile cache (object
+ * bytes loaded with cg_jit_add_object) uses it to get n_items / scratch_bytes. */
+cg_error cg_matmul_plan(const cg_cpu *cpu, const cg_matmul_desc *d, const cg_matmul_sched *sched,
+                        cg_matmul_info *info);
 
 /* Emits kernel `name` into module m. sched may be NULL (defaults). */
 cg_error cg_matmul_emit(cg_jit *jit, LLVMModuleRef m, const char *name, const cg_matmul_desc *d,

@@ -128,6 +128,11 @@ static void run_cases(cg_jit *jit, const char *tag, const tcase *cases, int n) {
         cg_error e = cg_matmul_emit(jit, m, name, &p.d, &cases[i].s, &info[i]);
         built[i] = !e.failed;
         if (e.failed) ok(0, "%s emit %s: %s", tag, cases[i].what, e.msg);
+        cg_matmul_info planned;
+        e = cg_matmul_plan(cg_jit_cpu(jit), &p.d, &cases[i].s, &planned);
+        if (e.failed || planned.n_items != info[i].n_items || planned.scratch_bytes != info[i].scratch_bytes ||
+            memcmp(&planned.sched, &info[i].sched, sizeof planned.sched) != 0)
+            ok(0, "%s %s: cg_matmul_plan agrees with cg_matmul_emit", tag, cases[i].what);
     }
     cg_error e = cg_jit_compile(jit, m, NULL);
     ok(!e.failed, "%s: compile %d kernels in one module (%.0f ms opt, %.0f ms codegen) %s", tag, n,
@@ -226,6 +231,38 @@ int main(void) {
         ok(!e.failed, "x86-64-v3 jit");
         if (!e.failed) run_cases(j2, "avx2", CASES, 14);
         cg_jit_destroy(j2);
+    }
+
+    /* warm start: object bytes of a matmul module loaded into a fresh JIT, info from cg_matmul_plan */
+    {
+        const tcase *t = &CASES[13]; /* K blocks, NT, bias epilogue */
+        prob p = make_prob(t);
+        LLVMModuleRef m = cg_module_create(jit, "cold");
+        cg_matmul_info cold;
+        cg_blob obj = {0};
+        e = cg_matmul_emit(jit, m, "cached_mm", &p.d, &t->s, &cold);
+        if (!e.failed) e = cg_jit_compile(jit, m, &obj);
+        LLVMDisposeModule(m);
+        cg_jit *warm = NULL;
+        if (!e.failed) e = cg_jit_create(&warm, NULL);
+        if (!e.failed) e = cg_jit_add_object(warm, obj.data, obj.size);
+        cg_matmul_info info;
+        if (!e.failed) e = cg_matmul_plan(cg_jit_cpu(warm), &p.d, &t->s, &info);
+        void *fn = NULL;
+        if (!e.failed) e = cg_jit_lookup(warm, "cached_mm", &fn);
+        ok(!e.failed && fn, "warm start: object loaded, plan computed without LLVM codegen %s", e.msg);
+        if (fn) {
+            float *A = malloc((size_t)p.a_size * 4), *B = malloc((size_t)p.b_size * 4), *bias = malloc((size_t)t->N * 4);
+            float *C0 = calloc((size_t)p.c_size, 4), *C = calloc((size_t)p.c_size, 4);
+            fill(A, p.a_size, 11), fill(B, p.b_size, 12), fill(bias, t->N, 13);
+            void *scratch = aligned_alloc(64, (size_t)info.scratch_bytes * 2 + 64), *extra[1] = {bias};
+            cg_matmul_run((cg_kernel_fn)fn, &info, A, B, C, scratch, extra, 1, 2);
+            double err = max_err(t, &p, A, B, C0, C, bias);
+            ok(err <= 1e-5, "warm-started kernel is correct: err %.2g", err);
+            free(A), free(B), free(bias), free(C0), free(C), free(scratch);
+        }
+        cg_blob_free(&obj);
+        cg_jit_destroy(warm);
     }
 
     /* the micro-kernel's optimised assembly uses the widest vectors with FMAs */
