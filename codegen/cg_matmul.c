@@ -24,7 +24,7 @@ typedef struct gen {
     cg_matmul_sched s;
     const char *name;
     int V, MR, NR, NRV, U;
-    int64_t M, N, K, MC, KC, NC, lda, ldb, ldc, nmb, bp_floats;
+    int64_t M, N, K, MC, KC, NC, lda, ldb, ldc, nmb, nnb, bp_floats;
     LLVMTypeRef i64, i32, i1, f32, ptr, vt;
 } gen;
 
@@ -411,7 +411,10 @@ static cg_error emit_kernel(gen *g) {
     /* for item = begin; item < end; item += items of this batch in the range */
     cg_loop li;
     cg_loop_begin(g->jit, g->b, &li, k.begin, k.end, I(g, 1), "item");
-    LLVMValueRef bidx = LLVMBuildSDiv(g->b, li.iv, I(g, g->nmb), "batch");
+    /* item = (batch * nnb + column block) * nmb + row block */
+    LLVMValueRef outer = LLVMBuildSDiv(g->b, li.iv, I(g, g->nmb), "");
+    LLVMValueRef bidx = LLVMBuildSDiv(g->b, outer, I(g, g->nnb), "batch");
+    LLVMValueRef jb = LLVMBuildSRem(g->b, outer, I(g, g->nnb), "jb");
     LLVMValueRef ib0 = LLVMBuildSRem(g->b, li.iv, I(g, g->nmb), "ib0");
     LLVMValueRef ib1 = min64(g, I(g, g->nmb), add(g, ib0, sub(g, k.end, li.iv)));
     li.step = sub(g, ib1, ib0);
@@ -426,9 +429,9 @@ static cg_error emit_kernel(gen *g) {
     }
     LLVMValueRef Ab = gep(g, A, offa), Bb = gep(g, B, offb), Cb = gep(g, C, offc);
 
-    cg_loop ljc, lpc, lib;
-    cg_loop_begin(g->jit, g->b, &ljc, I(g, 0), I(g, g->N), I(g, g->NC), "jc");
-    LLVMValueRef nc = min64(g, I(g, g->NC), sub(g, I(g, g->N), ljc.iv));
+    cg_loop lpc, lib;
+    LLVMValueRef jc = mulc(g, jb, g->NC);
+    LLVMValueRef nc = min64(g, I(g, g->NC), sub(g, I(g, g->N), jc));
     cg_loop_begin(g->jit, g->b, &lpc, I(g, 0), I(g, g->K), I(g, g->KC), "pc");
     LLVMValueRef kc = min64(g, I(g, g->KC), sub(g, I(g, g->K), lpc.iv));
     LLVMValueRef load_c, last;
@@ -444,7 +447,7 @@ static cg_error emit_kernel(gen *g) {
         cg_loop_begin(g->jit, g->b, &lp, I(g, 0), nc, I(g, NRV), "pb");
         LLVMValueRef ncols = min64(g, I(g, NRV), sub(g, nc, lp.iv));
         LLVMValueRef dst = gep(g, Bp, mul(g, mul(g, LLVMBuildSDiv(g->b, lp.iv, I(g, NRV), ""), kc), I(g, NRV)));
-        LLVMValueRef col = add(g, ljc.iv, lp.iv);
+        LLVMValueRef col = add(g, jc, lp.iv);
         if (!d->trans_b)
             emit_pack_copy(g, dst, gep(g, Bb, add(g, mulc(g, lpc.iv, g->ldb), col)), g->ldb, NRV, ncols, kc);
         else
@@ -468,7 +471,7 @@ static cg_error emit_kernel(gen *g) {
     }
     /* tile loops: full tiles in loops, the edge column panel and edge row tile
      * after them (no per-tile branches for the optimiser to unswitch) */
-    tile_env te = {Ab, Bb, Cb, Bp, Ap, ljc.iv, lpc.iv, i0, kc, load_c, last, bidx, k.bufs + CG_MM_BUF_EXTRA};
+    tile_env te = {Ab, Bb, Cb, Bp, Ap, jc, lpc.iv, i0, kc, load_c, last, bidx, k.bufs + CG_MM_BUF_EXTRA};
     LLVMValueRef nc_full = mulc(g, LLVMBuildSDiv(g->b, nc, I(g, NRV), ""), NRV);
     LLVMValueRef mc_full = mulc(g, LLVMBuildSDiv(g->b, mc, I(g, MR), ""), MR);
     for (int ce = 0; ce < 2; ce++) {
@@ -503,7 +506,6 @@ static cg_error emit_kernel(gen *g) {
     }
     loop_end(g, &lib);
     loop_end(g, &lpc);
-    loop_end(g, &ljc);
     loop_end(g, &li);
     cg_kernel_end(&k);
     g->b = NULL;
@@ -566,20 +568,28 @@ cg_error cg_matmul_sched_resolve(const cg_cpu *cpu, const cg_matmul_desc *d, con
     if (!r.kc) r.kc = d->K <= 512 ? (int)d->K : 256;
     if (r.kc > d->K) r.kc = (int)d->K;
     if (r.kc < 1) return cg_errorf("matmul schedule: kc %d < 1", r.kc);
+    if (!r.threads) r.threads = omp_get_max_threads();
+    int64_t nb = batch_count(d), threads = r.threads > 1 ? r.threads : 1;
+    /* With few batches the threads need several blocks of one matrix: split
+     * the side whose operand is bigger (each thread then reads all of the
+     * other operand and its share of this one). */
+    int need_split = threads > 1 && nb < 4 * threads;
+    int split_n = need_split && d->N > d->M && d->N >= threads * nrv;
     if (!r.nc) {
         int64_t nc = (1 << 20) / 4 / r.kc; /* B block of about 1 MB */
         nc = nc / nrv * nrv;
         if (nc < nrv) nc = nrv;
         if (nc > round_up(d->N, nrv)) nc = round_up(d->N, nrv);
+        if (split_n) {
+            int64_t blocks = round_up(ceil_div(d->N, nc), threads);
+            nc = round_up(ceil_div(d->N, blocks), nrv);
+        }
         r.nc = (int)nc;
     }
     r.nc = (int)round_up(r.nc, nrv);
-    if (!r.mc) {
-        /* rows per work item: at most ~192, and enough items for the threads */
-        if (!r.threads) r.threads = omp_get_max_threads();
-        int64_t nb = batch_count(d), threads = r.threads;
+    if (!r.mc) { /* rows per work item: at most ~192, and enough items for the threads */
         int64_t blocks = ceil_div(d->M, 192);
-        if (nb < 4 * threads) blocks = round_up(blocks, threads > 1 ? threads : 1);
+        if (need_split && !split_n) blocks = round_up(blocks, threads);
         r.mc = (int)round_up(ceil_div(d->M, blocks), r.mr);
     }
     r.mc = (int)round_up(r.mc, r.mr);
@@ -611,7 +621,7 @@ cg_error cg_matmul_plan(const cg_cpu *cpu, const cg_matmul_desc *desc, const cg_
     if (e.failed) return e;
     int64_t bp, ap;
     panel_floats(&d, &s, &bp, &ap);
-    info->n_items = batch_count(&d) * ceil_div(d.M, s.mc);
+    info->n_items = batch_count(&d) * ceil_div(d.N, s.nc) * ceil_div(d.M, s.mc);
     info->scratch_bytes = (bp + ap) * 4;
     info->flops = 2.0 * (double)d.M * (double)d.N * (double)d.K * (double)batch_count(&d);
     info->sched = s;
@@ -630,6 +640,7 @@ cg_error cg_matmul_emit(cg_jit *jit, LLVMModuleRef m, const char *name, const cg
     g.M = d.M, g.N = d.N, g.K = d.K, g.MC = g.s.mc, g.KC = g.s.kc, g.NC = g.s.nc;
     g.lda = d.lda, g.ldb = d.ldb, g.ldc = d.ldc;
     g.nmb = ceil_div(g.M, g.MC);
+    g.nnb = ceil_div(g.N, g.NC);
     int64_t ap;
     panel_floats(&d, &g.s, &g.bp_floats, &ap);
     g.i64 = LLVMInt64TypeInContext(g.c), g.i32 = LLVMInt32TypeInContext(g.c), g.i1 = LLVMInt1TypeInContext(g.c);

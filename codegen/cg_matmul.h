@@ -15,10 +15,10 @@
  * expresses by folding the dim into K instead).
  *
  * Algorithm (GotoBLAS-style, everything specialised to the constant shape):
- *   for each (batch, MC-row block) work item in [begin, end):
- *     for jc < N step NC:  for pc < K step KC:
+ *   for each (batch, NC-column block) of the work items in [begin, end):
+ *     for pc < K step KC:
  *       pack B[pc:pc+KC, jc:jc+NC] into NR-vector panels (if pack_b)
- *       for each MC row block of this batch in the range:
+ *       for each MC row block of this (batch, column block) in the range:
  *         pack A[i0:i0+MC, pc:pc+KC] into MR-row panels (if pack_a)
  *         for jr step NR*vec:  for ir step MR:
  *           micro-kernel: MR x NR vector accumulators in registers,
@@ -30,7 +30,9 @@
  * K % KC) get their own micro-kernel variants with masked C loads/stores.
  *
  * Kernel ABI: void k(int64_t begin, int64_t end, void **bufs) over the work
- * items [0, info.n_items): item = batch * ceil(M / MC) + row block.
+ * items [0, info.n_items):
+ *   item = (batch * ceil(N / NC) + column block) * ceil(M / MC) + row block
+ * (consecutive items share their B block, which is packed once per call).
  *   bufs[0] = A, bufs[1] = B, bufs[2] = C,
  *   bufs[3] = scratch: info.scratch_bytes, 64-byte aligned, PRIVATE TO THE CALL
  *             (concurrent calls need distinct scratch; cg_matmul_run does this),
@@ -77,7 +79,7 @@ typedef struct cg_matmul_sched {
     int nr;        /* register tile width in vectors, 1..CG_MM_MAX_NR; mr*nr+nr+1 <= registers */
     int mc;        /* rows per work item / A block (rounded up to a multiple of mr) */
     int kc;        /* K block (B panel depth) */
-    int nc;        /* N block (rounded up to a multiple of nr*vec) */
+    int nc;        /* N block = columns per work item (rounded up to a multiple of nr*vec) */
     int pack_a;    /* 1: copy A blocks into contiguous MR-row panels; 0: read A in place; -1: off */
     int pack_b;    /* 1: copy B blocks into NR-vector panels; forced on for trans_b; -1: off */
     int k_unroll;  /* k steps per micro-kernel loop iteration, 1..16 */
