@@ -408,7 +408,7 @@ static cg_error emit_kernel(gen *g) {
     LLVMValueRef A = k.bufs[CG_MM_BUF_A], B = k.bufs[CG_MM_BUF_B], C = k.bufs[CG_MM_BUF_C];
     LLVMValueRef Bp = k.bufs[CG_MM_BUF_SCRATCH], Ap = gepc(g, Bp, g->bp_floats);
 
-    /* for item = begin; item < end; item += items of this batch in the range */
+    /* for item = begin; item < end; item += row blocks of this (batch, column block) in the range */
     cg_loop li;
     cg_loop_begin(g->jit, g->b, &li, k.begin, k.end, I(g, 1), "item");
     /* item = (batch * nnb + column block) * nmb + row block */
@@ -555,11 +555,18 @@ cg_error cg_matmul_sched_resolve(const cg_cpu *cpu, const cg_matmul_desc *d, con
     if (r.vec > cpu->vec_floats) return cg_errorf("matmul schedule: vec %d wider than the CPU's %d", r.vec, cpu->vec_floats);
     int regs = r.vec == 16 ? cpu->n_vec_regs : 16;
     int64_t nvN = ceil_div(d->N, r.vec);
-    if (!r.nr) r.nr = (int)(nvN >= 4 && regs >= 32 ? 4 : nvN >= 2 ? 2 : 1);
+    /* register tile: MR*NR accumulators + NR B vectors + 1 broadcast fit the
+     * registers; with 32 registers 6x4 (or 8x3 when N splits into thirds, e.g.
+     * 82 columns = 2 x 3 vectors) measured best, 12x2 / 16x1 for narrow N */
+    if (!r.nr) {
+        if (regs >= 32 && nvN >= 4) r.nr = nvN % 4 != 0 && nvN % 3 == 0 ? 3 : 4;
+        else r.nr = nvN >= 2 ? 2 : 1;
+    }
     if (!r.mr) {
         r.mr = (regs - r.nr - 1) / r.nr;
         if (r.mr > 16) r.mr = 16;
         if (regs >= 32 && r.nr == 2) r.mr = 12;
+        if (regs >= 32 && r.nr == 3) r.mr = 8;
         if (r.mr > d->M) r.mr = (int)d->M;
     }
     if (r.mr < 1 || r.mr > CG_MM_MAX_MR) return cg_errorf("matmul schedule: mr %d out of 1..%d", r.mr, CG_MM_MAX_MR);
