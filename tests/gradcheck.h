@@ -1,0 +1,123 @@
+/* gradcheck.h — checks pass_autodiff's gradients of any graph against central finite differences,
+ * everything interpreted in double. For tests only (uses tests/tap.h).
+ *
+ *   ir_graph *g = ...;                               // forward graph with a scalar output "loss"
+ *   gradcheck(g, &(gc_opts){.seed = 7, .max_elems = 16}, "mlp");   // one TAP line per param
+ *
+ * The forward graph is left untouched: a copy gets the backward graph (pass_autodiff on every param),
+ * is verified, and runs once to give the analytic gradients; each checked element of each param is then
+ * moved by +-h and the forward graph re-run: fd = (L(x+h) - L(x-h)) / 2h. An element passes when
+ * |an - fd| <= atol + rtol * max(|an|, |fd|). Params start from their initializers (seed), inputs are
+ * N(0, 1) unless `fill` sets them (e.g. one-hot targets). `max_elems` > 0 checks a random subset of that
+ * many elements per param (always including the first and the last) — the way to check whole models. */
+#ifndef ICLC_TESTS_GRADCHECK_H
+#define ICLC_TESTS_GRADCHECK_H
+
+#include "ir/interp.h"
+#include "ir/ir.h"
+#include "ir/philox.h"
+#include "passes/autodiff.h"
+#include "passes/passes.h"
+#include "tests/tap.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Fills inputs (and may overwrite params) of the forward graph g before the check. */
+typedef void gc_fill_fn(const ir_graph *g, ir_values *v, void *user);
+
+typedef struct gc_opts {
+    const char *loss;  /* scalar output; NULL = "loss" */
+    uint64_t seed;     /* params' initializers and the default N(0, 1) inputs */
+    int max_elems;     /* elements checked per param; 0 = all */
+    double h;          /* finite-difference step; 0 = 1e-6 */
+    double rtol, atol; /* 0 = 1e-6 each */
+    gc_fill_fn *fill;  /* NULL = defaults only */
+    void *user;
+    uint64_t step;     /* interp step (rand_mask draw) */
+} gc_opts;
+
+/* Fills every input of g with N(0, 1) draws keyed by (seed, input name). */
+static inline void gc_fill_normal(const ir_graph *g, ir_values *v, uint64_t seed) {
+    for (ir_id i = 0; i < g->nnodes; i++) {
+        if (g->nodes[i].op != OP_input) continue;
+        philox_key key = philox_make_key(seed, philox_hash_str(g->nodes[i].attr.name));
+        for (int64_t e = 0, n = ir_numel(g->nodes[i].shape); e < n; e += 2) {
+            double z0, z1;
+            philox_normal2(philox_block(key, 0, (uint64_t)e), &z0, &z1);
+            v->t[i].data[e] = z0;
+            if (e + 1 < n) v->t[i].data[e + 1] = z1;
+        }
+    }
+}
+
+/* Runs the check; one TAP line per param (label: dloss/dparam). Returns the number of failed params,
+ * or -1 (with a failed TAP line) when the graph cannot be differentiated or run. */
+static inline int gradcheck(const ir_graph *fwd, const gc_opts *o, const char *label) {
+    const char *loss = o->loss ? o->loss : "loss";
+    double h = o->h > 0 ? o->h : 1e-6, rtol = o->rtol > 0 ? o->rtol : 1e-6, atol = o->atol > 0 ? o->atol : 1e-6;
+    ir_interp_opts io = {.round_f32 = false, .step = o->step};
+    char err[1024] = "";
+    ir_id *map = malloc((size_t)(fwd->nnodes ? fwd->nnodes : 1) * sizeof *map);
+    ir_graph *full = map ? pass_extract(fwd, NULL, 0, true, map, err, sizeof err) : NULL;
+    ir_values *vf = NULL, *vb = NULL;
+    int failed = 0;
+    ir_id lf = ir_output_find(fwd, loss);
+    bool okay = full && lf != IR_NONE && pass_autodiff(full, &(ir_grad_opts){.loss = loss}) && ir_verify(full);
+    if (!okay && full) snprintf(err, sizeof err, "%s", ir_error(full));
+    if (okay) {
+        vf = ir_values_new(fwd);
+        vb = ir_values_new(full);
+        okay = vf && vb;
+    }
+    if (okay) {
+        ir_values_init_params(fwd, vf, o->seed);
+        gc_fill_normal(fwd, vf, o->seed);
+        if (o->fill) o->fill(fwd, vf, o->user);
+        for (ir_id i = 0; i < fwd->nnodes; i++)
+            if (fwd->nodes[i].nin == 0 && map[i] != IR_NONE)
+                for (int64_t e = 0, n = ir_numel(fwd->nodes[i].shape); e < n; e++) vb->t[map[i]].data[e] = vf->t[i].data[e];
+        okay = ir_interp(full, vb, &io, err, sizeof err) && ir_interp(fwd, vf, &io, err, sizeof err);
+    }
+    if (!okay) {
+        ok(0, "%s: gradcheck setup: %s", label, err[0] ? err : "no loss output or out of memory");
+        failed = -1;
+    }
+    for (ir_id p = 0; okay && p < fwd->nnodes; p++) {
+        const ir_node *pn = &fwd->nodes[p];
+        if (pn->op != OP_param) continue;
+        char gname[512];
+        const double *an = vb->t[ir_output_find(full, ir_grad_name(pn->attr.name, gname, sizeof gname))].data;
+        int64_t n = ir_numel(pn->shape), count = o->max_elems > 0 && o->max_elems < n ? o->max_elems : n;
+        philox_key key = philox_make_key(o->seed, philox_hash_str(pn->attr.name) ^ 0x6763u);
+        int bad = 0;
+        double worst = 0;
+        for (int64_t c = 0; c < count; c++) {
+            int64_t e = count == n ? c : c == 0 ? 0 : c == 1 ? n - 1 : (int64_t)(philox_block(key, 1, (uint64_t)c).c[0] % (uint64_t)n);
+            double *x = &vf->t[p].data[e], x0 = *x;
+            *x = x0 + h;
+            ir_interp(fwd, vf, &io, err, sizeof err);
+            double lp = vf->t[lf].data[0];
+            *x = x0 - h;
+            ir_interp(fwd, vf, &io, err, sizeof err);
+            double lm = vf->t[lf].data[0];
+            *x = x0;
+            double fd = (lp - lm) / (2 * h), g = an[e];
+            double excess = fabs(g - fd) / (atol + rtol * fmax(fabs(g), fabs(fd)));
+            if (excess > worst) worst = excess;
+            if (!(excess <= 1) && bad++ < 4) diag("  %s[%lld]: autodiff %.12g, finite difference %.12g", pn->attr.name, (long long)e, g, fd);
+        }
+        if (!ok(bad == 0, "%s: d%s/d%s (%lld of %lld elements)", label, loss, pn->attr.name, (long long)count, (long long)n)) {
+            diag("  %d bad elements; worst error %.3g x tolerance", bad, worst);
+            failed++;
+        }
+    }
+    ir_values_free(vf);
+    ir_values_free(vb);
+    ir_graph_free(full);
+    free(map);
+    return failed;
+}
+
+#endif
