@@ -7,6 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+ir_id pass_copy_node(ir_graph *ng, const ir_graph *g, ir_id i, const ir_id *in) {
+    const ir_node *n = &g->nodes[i];
+    ir_attrs a = n->attr;
+    a.name = ir_intern(ng, n->attr.name);
+    if (a.init.kind == INIT_DATA && n->op == OP_param) {
+        ir_init copy = ir_init_data(ng, n->attr.init.data, (int64_t)n->attr.init.a);
+        memcpy(copy.post, n->attr.init.post, sizeof copy.post);
+        a.init = copy;
+    }
+    ir_set_loc(ng, n->loc.file, n->loc.line);
+    ir_id id = ir_build(ng, n->op, in, n->nin, &a, &n->shape);
+    if (id != IR_NONE) ng->nodes[id].dtype = n->dtype;
+    return id;
+}
+
 ir_graph *pass_rebuild(const ir_graph *g, const bool *keep, const ir_id *repl, const bool *out_keep, ir_id *map,
                        char *err, size_t errlen) {
     ir_graph *ng = ir_graph_new();
@@ -16,7 +31,13 @@ ir_graph *pass_rebuild(const ir_graph *g, const bool *keep, const ir_id *repl, c
         if (g->nodes[i].nin > maxin) maxin = g->nodes[i].nin;
     ir_id *in = malloc((size_t)maxin * sizeof *in);
     bool okay = ng && newid && in;
-    if (!okay) snprintf(err, errlen, "rebuild: out of memory");
+    if (!okay) {
+        snprintf(err, errlen, "rebuild: out of memory");
+        ir_graph_free(ng);
+        free(newid);
+        free(in);
+        return NULL;
+    }
     for (ir_id i = 0; okay && i < g->nnodes; i++) {
         const ir_node *n = &g->nodes[i];
         newid[i] = IR_NONE;
@@ -29,21 +50,12 @@ ir_graph *pass_rebuild(const ir_graph *g, const bool *keep, const ir_id *repl, c
             ir_id x = ir_in(g, n, k);
             in[k] = newid[repl ? repl[x] : x];
         }
-        ir_attrs a = n->attr;
-        a.name = ir_intern(ng, n->attr.name);
-        if (a.init.kind == INIT_DATA && n->op == OP_param) {
-            ir_init copy = ir_init_data(ng, n->attr.init.data, (int64_t)n->attr.init.a);
-            memcpy(copy.post, n->attr.init.post, sizeof copy.post);
-            a.init = copy;
-        }
-        ir_set_loc(ng, n->loc.file, n->loc.line);
-        newid[i] = ir_build(ng, n->op, in, n->nin, &a, &n->shape);
+        newid[i] = pass_copy_node(ng, g, i, in);
         if (newid[i] == IR_NONE) {
             snprintf(err, errlen, "rebuild: node %%%d: %s", i, ir_error(ng));
             okay = false;
             break;
         }
-        ng->nodes[newid[i]].dtype = n->dtype;
     }
     ir_set_loc(ng, g->loc.file, g->loc.line);
     for (int k = 0; okay && k < g->noutputs; k++) {

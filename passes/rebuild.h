@@ -12,6 +12,11 @@
 ir_graph *pass_rebuild(const ir_graph *g, const bool *keep, const ir_id *repl, const bool *out_keep, ir_id *map,
                        char *err, size_t errlen);
 
+/* Copies node i of g into ng with inputs in[] (ids of ng): name, initializer, dtype and location copied,
+ * the shape re-checked by its rule; returns the new id, IR_NONE with the error in ng. Sets ng's location
+ * to the node's, so nodes a pass builds right after it share that location. */
+ir_id pass_copy_node(ir_graph *ng, const ir_graph *g, ir_id i, const ir_id *in);
+
 /* Replaces g's contents by ng's and frees ng (g's address stays valid for the caller). */
 void pass_adopt(ir_graph *g, ir_graph *ng);
 

@@ -9,7 +9,8 @@
  * moved by +-h and the forward graph re-run: fd = (L(x+h) - L(x-h)) / 2h. An element passes when
  * |an - fd| <= atol + rtol * max(|an|, |fd|). Params start from their initializers (seed), inputs are
  * N(0, 1) unless `fill` sets them (e.g. one-hot targets). `max_elems` > 0 checks a random subset of that
- * many elements per param (always including the first and the last) — the way to check whole models. */
+ * many elements per param (always including the first and the last) — the way to check whole models.
+ * `cleanup` also runs the cleanup passes on the backward graph, checking that they keep the gradients. */
 #ifndef ICLC_TESTS_GRADCHECK_H
 #define ICLC_TESTS_GRADCHECK_H
 
@@ -36,6 +37,7 @@ typedef struct gc_opts {
     gc_fill_fn *fill;  /* NULL = defaults only */
     void *user;
     uint64_t step;     /* interp step (rand_mask draw) */
+    bool cleanup;      /* run pass_simplify, pass_cse and pass_dce on the backward graph before checking it */
 } gc_opts;
 
 /* Fills every input of g with N(0, 1) draws keyed by (seed, input name). */
@@ -59,12 +61,13 @@ static inline int gradcheck(const ir_graph *fwd, const gc_opts *o, const char *l
     double h = o->h > 0 ? o->h : 1e-6, rtol = o->rtol > 0 ? o->rtol : 1e-6, atol = o->atol > 0 ? o->atol : 1e-6;
     ir_interp_opts io = {.round_f32 = false, .step = o->step};
     char err[1024] = "";
-    ir_id *map = malloc((size_t)(fwd->nnodes ? fwd->nnodes : 1) * sizeof *map);
-    ir_graph *full = map ? pass_extract(fwd, NULL, 0, true, map, err, sizeof err) : NULL;
+    ir_graph *full = pass_extract(fwd, NULL, 0, true, NULL, err, sizeof err);
     ir_values *vf = NULL, *vb = NULL;
     int failed = 0;
     ir_id lf = ir_output_find(fwd, loss);
-    bool okay = full && lf != IR_NONE && pass_autodiff(full, &(ir_grad_opts){.loss = loss}) && ir_verify(full);
+    bool okay = full && lf != IR_NONE && pass_autodiff(full, &(ir_grad_opts){.loss = loss}) &&
+                (!o->cleanup || (pass_simplify(full, NULL) && pass_cse(full, NULL) && pass_dce(full, NULL))) &&
+                ir_verify(full);
     if (!okay && full) snprintf(err, sizeof err, "%s", ir_error(full));
     if (okay) {
         vf = ir_values_new(fwd);
@@ -75,9 +78,12 @@ static inline int gradcheck(const ir_graph *fwd, const gc_opts *o, const char *l
         ir_values_init_params(fwd, vf, o->seed);
         gc_fill_normal(fwd, vf, o->seed);
         if (o->fill) o->fill(fwd, vf, o->user);
-        for (ir_id i = 0; i < fwd->nnodes; i++)
-            if (fwd->nodes[i].nin == 0 && map[i] != IR_NONE)
-                for (int64_t e = 0, n = ir_numel(fwd->nodes[i].shape); e < n; e++) vb->t[map[i]].data[e] = vf->t[i].data[e];
+        for (ir_id i = 0; i < fwd->nnodes; i++) { /* inputs and params, found by name */
+            ir_op op = fwd->nodes[i].op;
+            ir_id j = op == OP_input || op == OP_param ? ir_find_source(full, op, fwd->nodes[i].attr.name) : IR_NONE;
+            for (int64_t e = 0, n = j == IR_NONE ? 0 : ir_numel(fwd->nodes[i].shape); e < n; e++)
+                vb->t[j].data[e] = vf->t[i].data[e];
+        }
         okay = ir_interp(full, vb, &io, err, sizeof err) && ir_interp(fwd, vf, &io, err, sizeof err);
     }
     if (!okay) {
@@ -116,7 +122,6 @@ static inline int gradcheck(const ir_graph *fwd, const gc_opts *o, const char *l
     ir_values_free(vf);
     ir_values_free(vb);
     ir_graph_free(full);
-    free(map);
     return failed;
 }
 

@@ -160,6 +160,21 @@ static void test_scan_structure(void) {
     }
 }
 
+/* rmax splits dy evenly between tied maxima (finite differences cannot check a tie). */
+static void test_rmax_ties(void) {
+    ir_graph *g = ir_graph_new();
+    const float vals[6] = {1, 3, 3, 2, 0, 2};
+    ir_id x = ir_param(g, "x", sh2(2, 3), ir_init_data(g, vals, 6));
+    ir_output_add(g, "loss", sum_all(g, ir_reduce(g, OP_rmax, x, 1)));
+    pass_autodiff(g, NULL);
+    ir_values *v = run(g);
+    const double *d = v->t[ir_output_find(g, "grad:x")].data;
+    ok(d[0] == 0 && d[1] == 0.5 && d[2] == 0.5 && d[3] == 0.5 && d[4] == 0 && d[5] == 0.5,
+       "rmax gradient: [0 .5 .5; .5 0 .5] for rows [1 3 3; 2 0 2]");
+    ir_values_free(v);
+    ir_graph_free(g);
+}
+
 static void test_dce(void) {
     ir_graph *g = ir_graph_new();
     ir_set_loc(g, "dce.lua", 1);
@@ -211,6 +226,78 @@ static void test_cse(void) {
     ir_graph_free(g);
 }
 
+static void test_simplify_rules(void) {
+    ir_graph *g = ir_graph_new();
+    ir_id x = ir_input(g, "x", sh2(2, 3));
+    ir_id c = ir_binary(g, OP_mul, ir_scalar(g, 3), ir_unary(g, OP_exp, ir_scalar(g, 0))); /* 3 * e^0 = 3 */
+    ir_id cb = ir_broadcast(g, ir_reshape(g, c, sh2(1, 1)), sh2(2, 3));                  /* const [2,3] */
+    ir_id a = ir_binary(g, OP_add, ir_binary(g, OP_mul, x, ir_scalar(g, 1)), ir_scalar(g, 0)); /* x */
+    ir_id r = ir_reshape(g, ir_reshape(g, a, sh1(6)), sh2(3, 2));                         /* one reshape */
+    ir_id p = ir_permute(g, ir_permute(g, x, (int[]){1, 0}), (int[]){1, 0});              /* x */
+    ir_id s1 = ir_reduce(g, OP_sum, ir_reshape(g, x, sh3(2, 1, 3)), 1);                  /* size-1 axis */
+    ir_id n2 = ir_unary(g, OP_neg, ir_unary(g, OP_neg, ir_slice(g, x, 1, 0, 3)));        /* full slice */
+    ir_output_add(g, "cb", cb);
+    ir_output_add(g, "a", a);
+    ir_output_add(g, "r", r);
+    ir_output_add(g, "p", p);
+    ir_output_add(g, "s1", s1);
+    ir_output_add(g, "n2", n2);
+    ir_output_add(g, "pad0", ir_pad(g, x, 0, 0, 0, 1.0));
+    ok(!ir_failed(g), "simplify test graph builds %s", ir_error(g));
+    ir_values *before = run(g);
+    ir_id old[8];
+    for (int k = 0; k < g->noutputs; k++) old[k] = g->outputs[k].id;
+    ok(pass_simplify(g, NULL) && ir_verify(g), "simplify runs and verifies %s", ir_error(g));
+    ir_id o = ir_output_find(g, "cb");
+    ok(g->nodes[o].op == OP_const && g->nodes[o].attr.value == 3 && ir_shape_eq(g->nodes[o].shape, sh2(2, 3)),
+       "consts fold through elementwise ops, reshape and broadcast");
+    is_int(ir_output_find(g, "a"), 0, "x*1+0 is x");
+    o = ir_output_find(g, "r");
+    ok(g->nodes[o].op == OP_reshape && ir_in(g, &g->nodes[o], 0) == 0, "reshape(reshape x) is one reshape of x");
+    is_int(ir_output_find(g, "p"), 0, "permute(permute x) with inverse perms is x");
+    o = ir_output_find(g, "s1");
+    ok(g->nodes[o].op == OP_reshape, "a sum over a size-1 axis disappears (leaving the reshape)");
+    is_int(ir_output_find(g, "n2"), 0, "neg(neg(full slice x)) is x");
+    is_int(ir_output_find(g, "pad0"), 0, "a zero pad is x");
+    is_int(g->nnodes, 4, "four nodes left: x, the const, the reshapes (%d)", g->nnodes);
+    ir_values *after = run(g);
+    int same = 1;
+    for (int k = 0; k < g->noutputs; k++)
+        for (int64_t e = 0; e < 6; e++) same &= before->t[old[k]].data[e] == after->t[g->outputs[k].id].data[e];
+    ok(same, "values unchanged");
+    ir_values_free(before);
+    ir_values_free(after);
+    ir_graph_free(g);
+}
+
+/* autodiff + simplify + cse + dce keep every value bit for bit in f32 emulation. */
+static void test_simplify_model(void) {
+    ir_graph *ref = small_model(), *g = small_model();
+    pass_autodiff(ref, NULL);
+    pass_autodiff(g, NULL);
+    int32_t n0 = g->nnodes;
+    ok(pass_simplify(g, NULL) && pass_cse(g, NULL) && pass_dce(g, NULL), "simplify + cse + dce");
+    ok(g->nnodes < n0, "the backward graph shrinks (%d -> %d nodes)", n0, g->nnodes);
+    ir_values *va = ir_values_new(ref), *vb = ir_values_new(g);
+    ir_values_init_params(ref, va, 4);
+    ir_values_init_params(g, vb, 4);
+    for (int e = 0; e < 12; e++)
+        va->t[ir_find_source(ref, OP_input, "x")].data[e] = vb->t[ir_find_source(g, OP_input, "x")].data[e] = 0.3 * e - 1.1;
+    char err[256];
+    ir_interp_opts f32 = {.round_f32 = true};
+    ok(ir_interp(ref, va, &f32, err, sizeof err) && ir_interp(g, vb, &f32, err, sizeof err), "both run in f32");
+    int same = 1;
+    for (int k = 0; k < ref->noutputs; k++) {
+        ir_id a = ref->outputs[k].id, b = ir_output_find(g, ref->outputs[k].name);
+        for (int64_t e = 0; e < ir_numel(ref->nodes[a].shape); e++) same &= va->t[a].data[e] == vb->t[b].data[e];
+    }
+    ok(same, "every output is bit-identical in f32");
+    ir_values_free(va);
+    ir_values_free(vb);
+    ir_graph_free(ref);
+    ir_graph_free(g);
+}
+
 /* autodiff then CSE+DCE: same gradients, fewer nodes; extract gives the forward graph back. */
 static void test_pipeline(void) {
     ir_graph *g = small_model();
@@ -253,8 +340,11 @@ int main(void) {
     test_locations();
     test_errors();
     test_scan_structure();
+    test_rmax_ties();
     test_dce();
     test_cse();
     test_pipeline();
+    test_simplify_rules();
+    test_simplify_model();
     return done_testing();
 }

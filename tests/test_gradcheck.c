@@ -150,7 +150,7 @@ static void fill_masks(const ir_graph *g, ir_values *v, void *user) {
     const gcase *c = user;
     for (int i = 0; i < c->nin; i++) {
         if (c->in[i].dom != D_MASK) continue;
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "c%d", i);
         ir_id id = ir_find_source(g, OP_input, name);
         philox_key key = philox_make_key(99, (uint32_t)i);
@@ -164,7 +164,7 @@ static ir_graph *build_case(const gcase *c, int idx) {
     ir_set_loc(g, "cases.lua", idx + 1);
     ir_id in[4];
     for (int i = 0; i < c->nin; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "%s%d", c->in[i].dom == D_MASK ? "c" : "x", i);
         if (c->in[i].dom == D_MASK) {
             in[i] = ir_input(g, name, c->in[i].shape);
@@ -185,7 +185,12 @@ static void test_cases(void) {
     for (int i = 0; i < NCASES; i++) {
         ir_graph *g = build_case(&cases[i], i);
         if (ir_failed(g)) ok(0, "%s: build: %s", cases[i].label, ir_error(g));
-        else gradcheck(g, &(gc_opts){.seed = 5, .fill = fill_masks, .user = (void *)&cases[i]}, cases[i].label);
+        else {
+            char label[128];
+            snprintf(label, sizeof label, "%s, simplified", cases[i].label);
+            gradcheck(g, &(gc_opts){.seed = 5, .fill = fill_masks, .user = (void *)&cases[i]}, cases[i].label);
+            gradcheck(g, &(gc_opts){.seed = 5, .fill = fill_masks, .user = (void *)&cases[i], .cleanup = true}, label);
+        }
         ir_graph_free(g);
     }
 }
@@ -259,6 +264,7 @@ static void test_mlp(void) {
     ir_output_add(g, "loss", ir_reduce(g, OP_mean, ir_reduce(g, OP_mean, nll, 0), 1));
     ok(!ir_failed(g), "MLP builds %s", ir_error(g));
     gradcheck(g, &(gc_opts){.seed = 21, .fill = fill_onehot}, "mlp+softmax+xent");
+    gradcheck(g, &(gc_opts){.seed = 21, .fill = fill_onehot, .cleanup = true}, "mlp+softmax+xent, simplified");
     gradcheck(g, &(gc_opts){.seed = 22, .fill = fill_onehot, .max_elems = 3}, "mlp subset");
     ir_graph_free(g);
 }
