@@ -110,6 +110,7 @@ static bool backprop_node(ir_graph *g, ir_id id, const bool *diff, ir_id *grad, 
 
 bool pass_autodiff(ir_graph *g, const ir_grad_opts *opts) {
     const char *loss_name = opts && opts->loss ? opts->loss : "loss";
+    if (ir_failed(g)) return false; /* an earlier error stands */
     ir_id loss = ir_output_find(g, loss_name);
     if (loss == IR_NONE) {
         ir_errorf(g, "autodiff: the graph has no output named '%s'", loss_name);

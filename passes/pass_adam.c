@@ -52,6 +52,7 @@ static ir_id pow_step(ir_graph *g, double beta, ir_id step) {
 }
 
 bool pass_adam(ir_graph *g, const ir_adam_opts *o) {
+    if (ir_failed(g)) return false; /* an earlier error stands */
     if (!(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1 && o->eps >= 0 && o->weight_decay >= 0)) {
         ir_errorf(g, "adam: need 0 <= beta1, beta2 < 1 and eps, weight_decay >= 0 (got %g, %g, %g, %g)", o->beta1,
                   o->beta2, o->eps, o->weight_decay);

@@ -75,6 +75,7 @@ static bool nodes_eq(const ir_graph *g, ir_id i, ir_id j, const ir_id *repl) {
 }
 
 bool pass_cse(ir_graph *g, ir_id *map) {
+    if (ir_failed(g)) return false; /* an earlier error stands */
     int32_t n = g->nnodes, cap = 16;
     while (cap < 2 * n) cap *= 2;
     ir_id *repl = malloc((size_t)(n ? n : 1) * sizeof *repl), *table = malloc((size_t)cap * sizeof *table);

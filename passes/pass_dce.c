@@ -93,6 +93,7 @@ static void mark_reachable(const ir_graph *g, bool *keep) {
 }
 
 bool pass_dce(ir_graph *g, ir_id *map) {
+    if (ir_failed(g)) return false; /* an earlier error stands */
     bool *keep = calloc((size_t)(g->nnodes ? g->nnodes : 1), sizeof *keep);
     if (!keep) {
         ir_errorf(g, "dce: out of memory");

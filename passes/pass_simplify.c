@@ -133,6 +133,7 @@ static ir_id rewrite(ir_graph *ng, const ir_node *n, const ir_id *in) {
 }
 
 bool pass_simplify(ir_graph *g, ir_id *map) {
+    if (ir_failed(g)) return false; /* an earlier error stands */
     int32_t maxin = 1;
     for (ir_id i = 0; i < g->nnodes; i++)
         if (g->nodes[i].nin > maxin) maxin = g->nodes[i].nin;
