@@ -27,16 +27,16 @@ static ir_id unbroadcast(ir_graph *g, ir_id d, ir_shape want) {
     ir_shape s = g->nodes[d].shape;
     if (ir_shape_eq(s, want)) return d;
     int off = s.rank - want.rank;
-    for (int i = 0; i < s.rank; i++) {
-        int64_t w = i < off ? 1 : want.dim[i - off];
-        if (off < 0 || (w != 1 && w != s.dim[i])) {
-            char a[96], b[96];
-            ir_errorf(g, "autodiff: gradient %s does not reduce to %s", ir_type_str(IR_F32, s, a, sizeof a),
-                      ir_type_str(IR_F32, want, b, sizeof b));
-            return IR_NONE;
-        }
-        if (w == 1 && s.dim[i] != 1) d = ir_reduce(g, OP_sum, d, i);
+    bool fits = off >= 0;
+    for (int i = off; fits && i < s.rank; i++) fits = want.dim[i - off] == 1 || want.dim[i - off] == s.dim[i];
+    if (!fits) { /* a rule returned a gradient of the wrong shape */
+        char a[96], b[96];
+        ir_errorf(g, "autodiff: gradient %s does not reduce to %s", ir_type_str(IR_F32, s, a, sizeof a),
+                  ir_type_str(IR_F32, want, b, sizeof b));
+        return IR_NONE;
     }
+    for (int i = 0; i < s.rank; i++)
+        if ((i < off || want.dim[i - off] == 1) && s.dim[i] != 1) d = ir_reduce(g, OP_sum, d, i);
     if (d != IR_NONE && !ir_shape_eq(g->nodes[d].shape, want)) d = ir_reshape(g, d, want);
     return d;
 }

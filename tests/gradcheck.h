@@ -4,6 +4,9 @@
  *   ir_graph *g = ...;                               // forward graph with a scalar output "loss"
  *   gradcheck(g, &(gc_opts){.seed = 7, .max_elems = 16}, "mlp");   // one TAP line per param
  *
+ *   // any output, e.g. a model's prediction: loss = sum(pred * w) with random w
+ *   gc_add_weighted_loss(g, ir_output_find(g, "pred"), "gc:w");
+ *
  * The forward graph is left untouched: a copy gets the backward graph (pass_autodiff on every param),
  * is verified, and runs once to give the analytic gradients; each checked element of each param is then
  * moved by +-h and the forward graph re-run: fd = (L(x+h) - L(x-h)) / 2h. An element passes when
@@ -52,6 +55,17 @@ static inline void gc_fill_normal(const ir_graph *g, ir_values *v, uint64_t seed
             if (e + 1 < n) v->t[i].data[e + 1] = z1;
         }
     }
+}
+
+/* Appends loss = sum(y * w) over every element of y, w a new input `wname` of y's shape (random N(0, 1)
+ * in gradcheck), as the output "loss": the generic scalar loss for checking any output (e.g. a model's
+ * "pred"). Returns the loss id (IR_NONE with the error in g). */
+static inline ir_id gc_add_weighted_loss(ir_graph *g, ir_id y, const char *wname) {
+    if (y == IR_NONE) return IR_NONE;
+    ir_shape s = g->nodes[y].shape;
+    ir_id p = ir_binary(g, OP_mul, y, ir_input(g, wname, s));
+    ir_id l = ir_reduce(g, OP_sum, ir_reshape(g, p, ir_shape_of(1, (int64_t[]){ir_numel(s)})), 0);
+    return l != IR_NONE && ir_output_add(g, "loss", l) ? l : IR_NONE;
 }
 
 /* Runs the check; one TAP line per param (label: dloss/dparam). Returns the number of failed params,

@@ -137,14 +137,6 @@ static double draw(dom d, philox_key key, int64_t e) {
     return 0;
 }
 
-/* The weighted-sum loss of y: sum(y * w) over every element, w an input of y's shape. */
-static ir_id weighted_sum(ir_graph *g, ir_id y) {
-    ir_id w = ir_input(g, "w", y == IR_NONE ? ir_shape_scalar() : g->nodes[y].shape);
-    ir_id p = ir_binary(g, OP_mul, y, w);
-    ir_id flat = ir_reshape(g, p, ir_shape_of(1, (int64_t[]){p == IR_NONE ? 0 : ir_numel(g->nodes[p].shape)}));
-    return ir_reduce(g, OP_sum, flat, 0);
-}
-
 /* Fills a case's mask operands (inputs "c<i>") with 0/1. */
 static void fill_masks(const ir_graph *g, ir_values *v, void *user) {
     const gcase *c = user;
@@ -177,7 +169,7 @@ static ir_graph *build_case(const gcase *c, int idx) {
         in[i] = ir_param(g, name, c->in[i].shape, ir_init_data(g, vals, n));
     }
     ir_id y = ir_build(g, c->op, in, c->nin, &c->attr, &c->shape);
-    if (!ir_output_add(g, "loss", weighted_sum(g, y))) diag("%s: %s", c->label, ir_error(g));
+    if (gc_add_weighted_loss(g, y, "w") == IR_NONE) diag("%s: %s", c->label, ir_error(g));
     return g;
 }
 
@@ -269,6 +261,70 @@ static void test_mlp(void) {
     ir_graph_free(g);
 }
 
+static ir_shape sh3(int64_t a, int64_t b, int64_t c) { return ir_shape_of(3, (int64_t[]){a, b, c}); }
+static ir_shape sh4(int64_t a, int64_t b, int64_t c, int64_t d) { return ir_shape_of(4, (int64_t[]){a, b, c, d}); }
+
+/* LayerNorm over the last axis of x [.., D] with gain and bias params. */
+static ir_id layer_norm(ir_graph *g, ir_id x, int64_t D, const char *prefix) {
+    char wn[64], bn[64];
+    snprintf(wn, sizeof wn, "%s.weight", prefix);
+    snprintf(bn, sizeof bn, "%s.bias", prefix);
+    int last = g->nodes[x].shape.rank - 1;
+    ir_id xc = ir_binary(g, OP_sub, x, ir_reduce(g, OP_mean, x, last));
+    ir_id var = ir_reduce(g, OP_mean, ir_unary(g, OP_square, xc), last);
+    ir_id xn = ir_binary(g, OP_mul, xc, ir_unary(g, OP_rsqrt, ir_binary(g, OP_add, var, ir_scalar(g, 1e-5))));
+    ir_id w = ir_param(g, wn, ir_shape_of(1, (int64_t[]){D}), ir_init_normal(1, 0.2));
+    return ir_binary(g, OP_add, ir_binary(g, OP_mul, xn, w), ir_param(g, bn, ir_shape_of(1, (int64_t[]){D}), ir_init_normal(0, 0.2)));
+}
+
+/* A pre-norm causal self-attention block: x [B,T,E] -> x + proj(softmax(mask(q k^T / sqrt(hd))) v),
+ * heads split by reshape + permute, the causal mask from iota + ge + select. */
+static void test_attention_block(void) {
+    enum { Bn = 2, T = 4, E = 6, H = 2, HD = 3 };
+    ir_graph *g = ir_graph_new();
+    ir_set_loc(g, "attn.lua", 1);
+    ir_id x = ir_input(g, "x", sh3(Bn, T, E));
+    ir_id xn = layer_norm(g, x, E, "ln");
+    ir_id qkv = ir_matmul(g, xn, ir_param(g, "qkv.weight", sh2(3 * E, E), ir_init_normal(0, 0.4)), false, true);
+    ir_id heads[3];
+    for (int i = 0; i < 3; i++) { /* [B,T,E] -> [B,H,T,HD] */
+        ir_id part = ir_reshape(g, ir_slice(g, qkv, 2, i * E, (i + 1) * E), sh4(Bn, T, H, HD));
+        heads[i] = ir_permute(g, part, (int[]){0, 2, 1, 3});
+    }
+    ir_id att = ir_binary(g, OP_mul, ir_matmul(g, heads[0], heads[1], false, true), ir_scalar(g, 1 / sqrt(HD)));
+    ir_id causal = ir_binary(g, OP_ge, ir_iota(g, sh2(T, T), 0), ir_iota(g, sh2(T, T), 1)); /* row >= col */
+    att = ir_select(g, causal, att, ir_scalar(g, -1e9));
+    ir_id e = ir_unary(g, OP_exp, ir_binary(g, OP_sub, att, ir_reduce(g, OP_rmax, att, 3)));
+    ir_id p = ir_binary(g, OP_div, e, ir_reduce(g, OP_sum, e, 3));
+    ir_id y = ir_permute(g, ir_matmul(g, p, heads[2], false, false), (int[]){0, 2, 1, 3}); /* [B,T,H,HD] */
+    y = ir_matmul(g, ir_reshape(g, y, sh3(Bn, T, E)), ir_param(g, "proj.weight", sh2(E, E), ir_init_normal(0, 0.4)), false, true);
+    gc_add_weighted_loss(g, ir_binary(g, OP_add, x, y), "w");
+    ok(!ir_failed(g), "attention block builds %s", ir_error(g));
+    gradcheck(g, &(gc_opts){.seed = 31, .cleanup = true}, "attention block");
+    ir_graph_free(g);
+}
+
+/* A Mamba-like selective scan: dt = softplus(x Wdt + bias), a = exp(dt * A), b = dt * x * Bproj, h by
+ * scan along time (axis 1), y = (h . C) * silu(gate). */
+static void test_selective_scan_block(void) {
+    enum { Bn = 2, T = 5, D = 3 };
+    ir_graph *g = ir_graph_new();
+    ir_set_loc(g, "ssm.lua", 1);
+    ir_id x = ir_input(g, "x", sh3(Bn, T, D));
+    ir_id dt = ir_unary(g, OP_softplus, ir_binary(g, OP_add, ir_matmul(g, x, ir_param(g, "dt.weight", sh2(D, D), ir_init_normal(0, 0.5)), false, false),
+                                                  ir_param(g, "dt.bias", ir_shape_of(1, (int64_t[]){D}), ir_init_normal(-1, 0.3))));
+    ir_id A = ir_unary(g, OP_neg, ir_unary(g, OP_exp, ir_param(g, "A_log", ir_shape_of(1, (int64_t[]){D}), ir_init_normal(0, 0.5))));
+    ir_id a = ir_unary(g, OP_exp, ir_binary(g, OP_mul, dt, A));
+    ir_id b = ir_binary(g, OP_mul, ir_binary(g, OP_mul, dt, x), ir_param(g, "B", sh2(T, D), ir_init_normal(0, 1)));
+    ir_id h = ir_scan(g, a, b, ir_const(g, 0, sh3(Bn, 1, D)), 1, false);
+    ir_id gate = ir_unary(g, OP_silu, ir_matmul(g, x, ir_param(g, "gate.weight", sh2(D, D), ir_init_normal(0, 0.5)), false, true));
+    ir_id y = ir_binary(g, OP_mul, ir_binary(g, OP_mul, h, ir_param(g, "C", ir_shape_of(1, (int64_t[]){D}), ir_init_normal(0, 1))), gate);
+    gc_add_weighted_loss(g, y, "w");
+    ok(!ir_failed(g), "selective-scan block builds %s", ir_error(g));
+    gradcheck(g, &(gc_opts){.seed = 41, .cleanup = true}, "selective-scan block");
+    ir_graph_free(g);
+}
+
 /* An exact gradient: d sum(x^2)/dx is 2x bit for bit (mul by a constant 2 of x). */
 static void test_exact(void) {
     ir_graph *g = ir_graph_new();
@@ -296,6 +352,8 @@ int main(void) {
     test_fanout_chain();
     test_dropout();
     test_mlp();
+    test_attention_block();
+    test_selective_scan_block();
     test_exact();
     return done_testing();
 }
