@@ -23,6 +23,7 @@
 #define ICLC_PASSES_ADAM_H
 
 #include "ir/ir.h"
+#include "passes/autodiff.h"
 
 typedef struct ir_adam_opts {
     double beta1, beta2, eps;
@@ -43,5 +44,10 @@ bool ir_adam_decay_matrices(const ir_node *param, void *user);
 /* Appends the update (above) to g. Returns false with the error in g when there is no "grad:" output,
  * when an "adam:" name is already taken, or when the options are out of range. */
 bool pass_adam(ir_graph *g, const ir_adam_opts *opts);
+
+/* The whole training step: pass_autodiff(grad), pass_adam(adam), then pass_simplify, pass_cse, pass_dce
+ * and ir_verify (passes/pass_train.c). grad may be NULL (loss "loss", every param). Node ids change; find
+ * inputs, params and outputs by name. false with the error in g. */
+bool pass_train_graph(ir_graph *g, const ir_grad_opts *grad, const ir_adam_opts *adam);
 
 #endif
