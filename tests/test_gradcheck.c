@@ -346,7 +346,15 @@ static void test_exact(void) {
     ir_graph_free(g);
 }
 
+/* The comparison at the heart of the check can fail. */
+static void test_comparator(void) {
+    ok(gc_close(1.0, 1.0 + 5e-7, 1e-6, 1e-6) && gc_close(0, 5e-7, 1e-6, 1e-6), "close values pass");
+    ok(!gc_close(1.0, 1.001, 1e-6, 1e-6) && !gc_close(0, 1e-5, 1e-6, 1e-6), "a 1e-3 relative or 1e-5 absolute error fails");
+    ok(!gc_close(NAN, 1.0, 1e-6, 1e-6) && !gc_close(1.0, NAN, 1e-6, 1e-6), "NaN fails");
+}
+
 int main(void) {
+    test_comparator();
     test_coverage();
     test_cases();
     test_fanout_chain();
