@@ -166,6 +166,8 @@ bool ir_broadcast_shapes(ir_shape a, ir_shape b, ir_shape *out);
 /* ---- graphs ---- */
 ir_graph *ir_graph_new(void);
 void ir_graph_free(ir_graph *g);
+/* A deep copy of g (nodes, inputs, outputs, strings, data blobs; not the error). NULL on allocation failure. */
+ir_graph *ir_graph_clone(const ir_graph *g);
 static inline ir_node *ir_node_at(const ir_graph *g, ir_id id) { return &g->nodes[id]; }
 static inline ir_id ir_in(const ir_graph *g, const ir_node *n, int i) { return g->args[n->in_off + i]; }
 /* A string owned by the graph, equal to s (one copy per distinct string). NULL on allocation failure. */

@@ -105,6 +105,37 @@ void ir_graph_free(ir_graph *g) {
     free(g);
 }
 
+/* Re-points an interned string of `from` at the equal string of `to`. */
+static const char *reintern(ir_graph *to, const char *s) { return s ? ir_intern(to, s) : NULL; }
+
+ir_graph *ir_graph_clone(const ir_graph *g) {
+    ir_graph *c = ir_graph_new();
+    if (!c) return NULL;
+    bool okay = true;
+    for (ir_id i = 0; okay && i < g->nnodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        ir_attrs a = n->attr;
+        a.name = reintern(c, a.name);
+        okay = !n->attr.name || a.name;
+        if (okay && a.init.kind == INIT_DATA) {
+            ir_init d = ir_init_data(c, a.init.data, (int64_t)a.init.a);
+            okay = d.kind == INIT_DATA;
+            for (int k = 0; k < IR_INIT_MAX_POST; k++) d.post[k] = a.init.post[k];
+            a.init = d;
+        }
+        c->loc = (ir_loc){reintern(c, n->loc.file), n->loc.line};
+        okay = okay && ir_build(c, n->op, g->args + n->in_off, n->nin, &a, &n->shape) == i;
+        if (okay) c->nodes[i].dtype = n->dtype;
+    }
+    for (int i = 0; okay && i < g->noutputs; i++) okay = ir_output_add(c, g->outputs[i].name, g->outputs[i].id);
+    c->loc = (ir_loc){0};
+    if (!okay) {
+        ir_graph_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 /* Grows *arr (of *cap elements of size elem) to hold at least need elements. */
 static bool grow(void **arr, int32_t *cap, int32_t need, size_t elem) {
     if (need <= *cap) return true;
