@@ -22,7 +22,8 @@ char *ir_grad_name(const char *name, char *buf, size_t len) {
 }
 
 /* Sums gradient d (of a shape `want` broadcasts to) back to shape `want`: over the leading dims `want`
- * lacks and over the dims where `want` has size 1, then reshapes away the leading ones. */
+ * lacks and over the dims where `want` has size 1. Runs of adjacent summed dims are merged by a reshape
+ * first, so a bias gradient [B,T,D] -> [D] is one sum over [B*T, D]. */
 static ir_id unbroadcast(ir_graph *g, ir_id d, ir_shape want) {
     ir_shape s = g->nodes[d].shape;
     if (ir_shape_eq(s, want)) return d;
@@ -35,8 +36,25 @@ static ir_id unbroadcast(ir_graph *g, ir_id d, ir_shape want) {
                   ir_type_str(IR_F32, want, b, sizeof b));
         return IR_NONE;
     }
-    for (int i = 0; i < s.rank; i++)
-        if ((i < off || want.dim[i - off] == 1) && s.dim[i] != 1) d = ir_reduce(g, OP_sum, d, i);
+    /* merge adjacent dims of one kind (summed or kept; size-1 dims join either) when that saves sums */
+    ir_shape m = {.rank = 0};
+    bool summed[IR_MAX_RANK], ssum[IR_MAX_RANK];
+    int nsum = 0, msum = 0;
+    for (int i = 0; i < s.rank; i++) {
+        ssum[i] = s.dim[i] != 1 && (i < off || want.dim[i - off] == 1);
+        nsum += ssum[i];
+        if (s.dim[i] == 1) continue;
+        if (m.rank > 0 && summed[m.rank - 1] == ssum[i]) m.dim[m.rank - 1] *= s.dim[i];
+        else summed[m.rank] = ssum[i], msum += ssum[i], m.dim[m.rank++] = s.dim[i];
+    }
+    if (msum < nsum) {
+        d = ir_reshape(g, d, m);
+        for (int i = 0; i < m.rank; i++)
+            if (summed[i]) d = ir_reduce(g, OP_sum, d, i);
+    } else {
+        for (int i = 0; i < s.rank; i++)
+            if (ssum[i]) d = ir_reduce(g, OP_sum, d, i);
+    }
     if (d != IR_NONE && !ir_shape_eq(g->nodes[d].shape, want)) d = ir_reshape(g, d, want);
     return d;
 }

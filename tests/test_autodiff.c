@@ -160,6 +160,24 @@ static void test_scan_structure(void) {
     }
 }
 
+/* Broadcast gradients come back with as few sums as possible: [B,T,D] -> [D] is one sum over [B*T, D];
+ * [B,T,D] -> [B,T,1] one sum over the last axis; [B,T,D] -> [] one sum. */
+static void test_unbroadcast(void) {
+    const int64_t want[3][3] = {{1, 4, 0}, {3, 2, 3}, {0, 0, 0}}; /* rank, dims */
+    const int sums[3] = {1, 1, 1};
+    for (int k = 0; k < 3; k++) {
+        ir_graph *g = ir_graph_new();
+        ir_id x = ir_input(g, "x", sh3(2, 3, 4));
+        ir_shape ps = ir_shape_of((int)want[k][0], (int64_t[]){want[k][1], want[k][2], k == 1 ? 1 : 0});
+        ir_id p = ir_param(g, "p", ps, ir_init_normal(0, 1));
+        ir_output_add(g, "loss", sum_all(g, ir_binary(g, OP_mul, ir_binary(g, OP_add, x, p), x)));
+        int32_t nfwd = g->nnodes;
+        ok(pass_autodiff(g, NULL) && ir_verify(g), "unbroadcast case %d %s", k, ir_error(g));
+        is_int(count_op(g, OP_sum, nfwd), sums[k], "  %d sum(s) for the param's gradient", sums[k]);
+        ir_graph_free(g);
+    }
+}
+
 /* rmax splits dy evenly between tied maxima (finite differences cannot check a tie). */
 static void test_rmax_ties(void) {
     ir_graph *g = ir_graph_new();
@@ -341,6 +359,7 @@ int main(void) {
     test_errors();
     test_scan_structure();
     test_rmax_ties();
+    test_unbroadcast();
     test_dce();
     test_cse();
     test_pipeline();
