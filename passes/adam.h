@@ -46,7 +46,7 @@ bool ir_adam_decay_matrices(const ir_node *param, void *user);
 bool pass_adam(ir_graph *g, const ir_adam_opts *opts);
 
 /* The whole training step: pass_autodiff(grad), pass_adam(adam), then pass_simplify, pass_cse, pass_dce
- * and ir_verify (passes/pass_train.c). grad may be NULL (loss "loss", every param). Node ids change; find
+ * and ir_verify (passes/pass_pipeline.c). grad may be NULL (loss "loss", every param). Node ids change; find
  * inputs, params and outputs by name. false with the error in g. */
 bool pass_train_graph(ir_graph *g, const ir_grad_opts *grad, const ir_adam_opts *adam);
 

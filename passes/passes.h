@@ -39,4 +39,16 @@ bool pass_simplify(ir_graph *g, ir_id *map);
 ir_graph *pass_extract(const ir_graph *g, const char *const *names, int n, bool keep_inputs, ir_id *map,
                        char *err, size_t errlen);
 
+/* ---- passes by name (passes/pass_pipeline.c) ---- */
+
+/* Called after each pass of pass_run_list, e.g. to print the graph for --dump-after=PASS. */
+typedef void pass_after_fn(const char *pass, const ir_graph *g, void *user);
+
+/* Runs the comma-separated passes of `list` in order ("autodiff,adam,simplify,cse,dce,verify"), each
+ * with its default options (autodiff: loss "loss", every param; adam: ir_adam_defaults()). false with
+ * the error in g, also for an unknown pass name. */
+bool pass_run_list(ir_graph *g, const char *list, pass_after_fn *after, void *user);
+/* "autodiff, adam, simplify, cse, dce, verify", for usage messages. */
+const char *pass_names(void);
+
 #endif

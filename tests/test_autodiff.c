@@ -352,7 +352,27 @@ static void test_pipeline(void) {
     ir_graph_free(g);
 }
 
+static void after(const char *pass, const ir_graph *g, void *user) {
+    char *log = user;
+    snprintf(log + strlen(log), 256 - strlen(log), "%s:%d ", pass, g->nnodes);
+}
+
+static void test_run_list(void) {
+    ir_graph *g = small_model();
+    char log[256] = "";
+    ok(pass_run_list(g, "autodiff,adam,simplify,cse,dce,verify", after, log), "pass_run_list %s", ir_error(g));
+    like(log, "autodiff:", "the callback sees every pass (%s)", log);
+    like(log, "verify:", "  up to the last");
+    ok(ir_output_find(g, "new:lin.weight") != IR_NONE, "the list built the update");
+    ir_graph_free(g);
+    g = small_model();
+    ok(!pass_run_list(g, "autodiff,fuse", NULL, NULL), "an unknown pass fails");
+    like(ir_error(g), "unknown pass 'fuse' (known: autodiff, adam", "  listing the known ones");
+    ir_graph_free(g);
+}
+
 int main(void) {
+    test_run_list();
     test_names_and_outputs();
     test_pruning();
     test_locations();
