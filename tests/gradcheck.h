@@ -13,7 +13,10 @@
  * |an - fd| <= atol + rtol * max(|an|, |fd|). Params start from their initializers (seed), inputs are
  * N(0, 1) unless `fill` sets them (e.g. one-hot targets). `max_elems` > 0 checks a random subset of that
  * many elements per param (always including the first and the last) — the way to check whole models.
- * `cleanup` also runs the cleanup passes on the backward graph, checking that they keep the gradients. */
+ * `cleanup` also runs the cleanup passes on the backward graph, checking that they keep the gradients.
+ *
+ * gc_compare(a, b, ...) compares the loss and gradients of two formulations of one function (a fused op
+ * against its unfused expansion: STYLE.md point 4). */
 #ifndef ICLC_TESTS_GRADCHECK_H
 #define ICLC_TESTS_GRADCHECK_H
 
@@ -27,6 +30,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Fills inputs (and may overwrite params) of the forward graph g before the check. */
 typedef void gc_fill_fn(const ir_graph *g, ir_values *v, void *user);
@@ -142,6 +146,59 @@ static inline int gradcheck(const ir_graph *fwd, const gc_opts *o, const char *l
     ir_values_free(vb);
     ir_graph_free(full);
     return failed;
+}
+
+/* Differentiates two forward graphs that compute the same loss from the same named params and inputs
+ * (e.g. a fused op and its unfused expansion) and returns the largest difference of the loss and of every
+ * param's gradient, relative to max(1, |value|); -1 when either cannot be differentiated or run (message
+ * in err). Params come from a's initializers (seed) and inputs from N(0, 1) then `fill`, copied by name
+ * into b. Interpreted in double. */
+static inline double gc_compare(const ir_graph *a, const ir_graph *b, const gc_opts *o, char *err, size_t errlen) {
+    const char *loss = o->loss ? o->loss : "loss";
+    const ir_graph *src[2] = {a, b};
+    ir_graph *full[2] = {NULL, NULL};
+    ir_values *v[2] = {NULL, NULL};
+    double worst = -1;
+    bool okay = true;
+    for (int k = 0; k < 2 && okay; k++) {
+        full[k] = pass_extract(src[k], NULL, 0, true, NULL, err, errlen);
+        okay = full[k] && pass_autodiff(full[k], &(ir_grad_opts){.loss = loss}) && ir_verify(full[k]);
+        if (!okay && full[k]) snprintf(err, errlen, "%s", ir_error(full[k]));
+        okay = okay && (v[k] = ir_values_new(full[k])) != NULL;
+    }
+    if (okay) {
+        ir_values_init_params(full[0], v[0], o->seed);
+        gc_fill_normal(full[0], v[0], o->seed);
+        if (o->fill) o->fill(full[0], v[0], o->user);
+        for (ir_id i = 0; i < full[0]->nnodes; i++) { /* sources of a -> b, by name */
+            ir_op op = full[0]->nodes[i].op;
+            ir_id j = op == OP_input || op == OP_param ? ir_find_source(full[1], op, full[0]->nodes[i].attr.name) : IR_NONE;
+            for (int64_t e = 0, n = j == IR_NONE ? 0 : ir_numel(full[0]->nodes[i].shape); e < n; e++)
+                v[1]->t[j].data[e] = v[0]->t[i].data[e];
+        }
+        ir_interp_opts io = {.step = o->step};
+        okay = ir_interp(full[0], v[0], &io, err, errlen) && ir_interp(full[1], v[1], &io, err, errlen);
+    }
+    for (int k = 0; okay && k < full[0]->noutputs; k++) {
+        const char *name = full[0]->outputs[k].name;
+        if (strcmp(name, loss) != 0 && strncmp(name, "grad:", 5) != 0) continue;
+        ir_id x = full[0]->outputs[k].id, y = ir_output_find(full[1], name);
+        if (y == IR_NONE || !ir_shape_eq(full[0]->nodes[x].shape, full[1]->nodes[y].shape)) {
+            snprintf(err, errlen, "output '%s' is missing or shaped differently in the second graph", name);
+            okay = false;
+            break;
+        }
+        if (worst < 0) worst = 0;
+        for (int64_t e = 0; e < ir_numel(full[0]->nodes[x].shape); e++) {
+            double p = v[0]->t[x].data[e], q = v[1]->t[y].data[e], d = fabs(p - q) / fmax(1.0, fabs(p));
+            if (d > worst || isnan(d)) worst = isnan(d) ? INFINITY : d;
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        ir_values_free(v[k]);
+        ir_graph_free(full[k]);
+    }
+    return okay ? worst : -1;
 }
 
 #endif

@@ -325,6 +325,37 @@ static void test_selective_scan_block(void) {
     ir_graph_free(g);
 }
 
+/* softmax(x) . w written two ways: with rmax + exp + sum + div, and as exp(x - logsumexp(x)); and a
+ * third graph that differs (no max subtraction changes nothing, but a missing division does). */
+static ir_graph *softmax_graph(int variant) {
+    ir_graph *g = ir_graph_new();
+    ir_id x = ir_param(g, "x", sh2(3, 4), ir_init_normal(0, 1));
+    ir_id p;
+    if (variant == 0) {
+        ir_id e = ir_unary(g, OP_exp, ir_binary(g, OP_sub, x, ir_reduce(g, OP_rmax, x, 1)));
+        p = ir_binary(g, OP_div, e, ir_reduce(g, OP_sum, e, 1));
+    } else if (variant == 1) {
+        ir_id lse = ir_unary(g, OP_log, ir_reduce(g, OP_sum, ir_unary(g, OP_exp, x), 1));
+        p = ir_unary(g, OP_exp, ir_binary(g, OP_sub, x, lse));
+    } else {
+        p = ir_unary(g, OP_exp, x);
+    }
+    gc_add_weighted_loss(g, p, "w");
+    return g;
+}
+
+static void test_compare(void) {
+    ir_graph *a = softmax_graph(0), *b = softmax_graph(1), *c = softmax_graph(2);
+    char err[256] = "";
+    double same = gc_compare(a, b, &(gc_opts){.seed = 8}, err, sizeof err);
+    ok(same >= 0 && same < 1e-12, "two softmax formulations: same loss and gradients (max diff %.2g) %s", same, err);
+    double differ = gc_compare(a, c, &(gc_opts){.seed = 8}, err, sizeof err);
+    ok(differ > 1e-3, "a different function is told apart (max diff %.2g)", differ);
+    ir_graph_free(a);
+    ir_graph_free(b);
+    ir_graph_free(c);
+}
+
 /* An exact gradient: d sum(x^2)/dx is 2x bit for bit (mul by a constant 2 of x). */
 static void test_exact(void) {
     ir_graph *g = ir_graph_new();
@@ -363,5 +394,6 @@ int main(void) {
     test_attention_block();
     test_selective_scan_block();
     test_exact();
+    test_compare();
     return done_testing();
 }
