@@ -18,7 +18,9 @@
  *   m' = beta1 m + (1 - beta1) g;  v' = beta2 v + (1 - beta2) g^2
  *   P  = P * (1 - lr weight_decay)                              (AdamW, for params `decay` selects)
  *   P' = P - lr / (1 - beta1^t) * m' / (sqrt(v') / sqrt(1 - beta2^t) + eps)
- * beta^t is built as exp(t ln beta). The caller swaps "new:*"/"*_new:*" into the inputs after each step. */
+ * beta^t is built as exp(t ln beta). The caller swaps "new:*"/"*_new:*" into the inputs after each step.
+ * A NaN or Inf in any gradient makes grad_norm NaN or Inf (and the update garbage): check grad_norm before
+ * carrying the update; the "grad:P" outputs stay available to find the first bad param. */
 #ifndef ICLC_PASSES_ADAM_H
 #define ICLC_PASSES_ADAM_H
 
