@@ -152,6 +152,28 @@ static void test_interface(void) {
        "defaults are torch's Adam with the reference's clip 10");
 }
 
+/* A NaN or Inf gradient shows in grad_norm (the runtime's stop signal). */
+static void test_nonfinite(void) {
+    const double bad[2] = {NAN, INFINITY};
+    for (int k = 0; k < 2; k++) {
+        ir_graph *g = ir_graph_new();
+        ir_param(g, "w", ir_shape_of(1, (int64_t[]){3}), ir_init_ones());
+        ir_id gi = ir_input(g, "g", ir_shape_of(1, (int64_t[]){3}));
+        ir_output_add(g, "grad:w", gi);
+        ir_adam_opts o = ir_adam_defaults();
+        pass_adam(g, &o);
+        ir_values *v = ir_values_new(g);
+        v->t[gi].data[1] = bad[k];
+        v->t[ir_find_source(g, OP_input, "adam:step")].data[0] = 1;
+        char err[128];
+        ir_interp(g, v, NULL, err, sizeof err);
+        double n = v->t[ir_output_find(g, "grad_norm")].data[0];
+        ok(k == 0 ? isnan(n) : isinf(n), "a%s gradient gives grad_norm %g", k ? "n Inf" : " NaN", n);
+        ir_values_free(v);
+        ir_graph_free(g);
+    }
+}
+
 /* Linear regression y = x w* fitted by autodiff + adam in the interpreter: the loss falls 100x. */
 static void test_fit(void) {
     enum { Bn = 16, D = 4 };
@@ -209,6 +231,7 @@ int main(void) {
     o = (ir_adam_opts){.beta1 = 0.5, .beta2 = 0.9, .eps = 1e-3, .clip = 2.0};
     check_against_reference("other betas and eps", o, 1.0);
     test_interface();
+    test_nonfinite();
     test_fit();
     return done_testing();
 }
