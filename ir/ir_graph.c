@@ -242,7 +242,8 @@ ir_id ir_rand_mask(ir_graph *g, ir_shape s, double p, int64_t seed) {
 
 static bool has_flag(ir_graph *g, ir_op op, uint32_t flag, const char *what) {
     if ((unsigned)op < OP_COUNT && (ir_ops[op].flags & flag)) return true;
-    ir_errorf(g, "%s is not %s", (unsigned)op < OP_COUNT ? ir_ops[op].name : "an op", what);
+    if ((unsigned)op < OP_COUNT) ir_errorf(g, "%s is not %s", ir_ops[op].name, what);
+    else ir_errorf(g, "op %d is not %s", (int)op, what);
     return false;
 }
 
