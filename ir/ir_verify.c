@@ -29,7 +29,9 @@ static bool check_node(ir_graph *g, ir_id id) {
         return false;
     }
     if (info->arity >= 0 ? n->nin != info->arity : n->nin < 1) {
-        ir_errorf(g, "node %%%d (%s): has %d inputs", id, info->name, n->nin);
+        int want = info->arity < 0 ? 1 : info->arity;
+        ir_errorf(g, "node %%%d (%s): expects %s%d input%s, got %d", id, info->name, info->arity < 0 ? "at least " : "",
+                  want, want == 1 ? "" : "s", n->nin);
         return false;
     }
     if (n->shape.rank < 0 || n->shape.rank > IR_MAX_RANK) {
