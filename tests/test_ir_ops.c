@@ -787,7 +787,11 @@ static void test_round_f32(void) {
     ir_graph *g = ir_graph_new();
     ir_id x = ir_input(g, "x", SH(1)), t = ir_binary(g, OP_add, x, ir_scalar(g, 1e-8));
     ir_id y = ir_binary(g, OP_sub, t, x), z = ir_binary(g, OP_div, x, ir_scalar(g, 3));
-    ir_id sc = ir_scan(g, ir_const(g, 1, SH(3)), ir_const(g, 1e-8, SH(3)), ir_const(g, 1, SH(1)), 0, false);
+    /* h = h + 4e-8 from 1, three steps: float rounds every step back to 1; rounding only the final
+     * 1 + 1.2e-7 would give 1 + 2^-23 */
+    ir_id sc = ir_scan(g, ir_const(g, 1, SH(3)), ir_const(g, 4e-8, SH(3)), ir_const(g, 1, SH(1)), 0, false);
+    ir_id ca = ir_pad(g, ir_const(g, 1, SH(3, 1)), 1, 0, 1, 0); /* a = 1 + 0i; b = (1 + i) 4e-8; h0 = 1 + i */
+    ir_id cs = ir_cscan(g, ca, ir_const(g, 4e-8, SH(3, 2)), ir_const(g, 1, SH(1, 2)), 0, false);
     const double one = 1;
     const double *in = &one;
     ir_values *d = th_run(g, 1, &x, &in, false, 0), *f = th_run(g, 1, &x, &in, true, 0);
@@ -797,6 +801,8 @@ static void test_round_f32(void) {
         ok(d->t[z].data[0] == 1.0 / 3, "double mode: 1/3 in double");
         ok(f->t[z].data[0] == (double)(1.0f / 3), "round_f32: 1/3 in float");
         ok(d->t[sc].data[2] > 1 && f->t[sc].data[2] == 1, "round_f32 rounds the scan state at every step");
+        ok(d->t[cs].data[4] > 1 && d->t[cs].data[5] > 1 && f->t[cs].data[4] == 1 && f->t[cs].data[5] == 1,
+           "round_f32 rounds the cscan state (re and im) at every step");
     }
     ir_values_free(d);
     ir_values_free(f);
