@@ -339,7 +339,7 @@ void interp_matmul(const ir_node *n, const ir_tensor *in, ir_tensor *out, const 
     for (int i = 0; i < ba.rank; i++) ba.dim[i] = A->shape.dim[i];
     for (int i = 0; i < bb.rank; i++) bb.dim[i] = B->shape.dim[i];
     int64_t idx[IR_MAX_RANK] = {0}, bi = 0;
-    if (M * N == 0) return;
+    if (ir_numel(out->shape) == 0) return; /* also covers an empty batch dim, where M * N > 0 */
     do {
         const double *a = A->data + bcast_offset(batch, ba, idx) * M * K;
         const double *b = B->data + bcast_offset(batch, bb, idx) * K * N;

@@ -2,7 +2,15 @@
  *
  * A rule reads the node's inputs and attributes, and either sets n->shape (inferred ops) or checks the
  * shape the builder was given (sources, reshape, broadcast). On failure it records a message of the form
- * "op: what is wrong: f32[..] x f32[..]" and returns false. */
+ * "op: what is wrong: f32[..] x f32[..]" and returns false.
+ *
+ * Zero-size dims (empty tensors) are allowed everywhere, with NumPy's meaning: a size-0 dim broadcasts
+ * against 1 (the result is empty) but not against any other size; slices, pads, concats and matmuls of
+ * empty tensors are empty; matmul with K = 0 gives zeros; a scan over T = 0 steps is empty; sum over an
+ * empty axis gives 0. Two things have no value and are errors: mean and rmax over an empty axis. cscan
+ * needs its last axis to be exactly 2 (re, im). Rank 0 (a scalar) is allowed wherever no axis is needed:
+ * sources, elementwise ops, reshape, permute and broadcast; ops that take an axis need rank >= 1, and
+ * matmul needs rank >= 2. Axes may be negative (counted from the end) and are stored normalised. */
 #include "ir/ir.h"
 
 #include <inttypes.h>
@@ -125,6 +133,12 @@ bool shape_select(ir_graph *g, ir_node *n) {
 bool shape_reduce(ir_graph *g, ir_node *n) {
     ir_shape s = input(g, n, 0)->shape;
     if (!norm_axis(g, n, s.rank, &n->attr.axis)) return false;
+    if (s.dim[n->attr.axis] == 0 && n->op != OP_sum) {
+        char a[TYPE_BUF];
+        ir_errorf(g, "%s: axis %" PRId64 " of %s is empty (only sum reduces an empty axis)", opname(n), n->attr.axis,
+                  in_type(g, n, 0, a));
+        return false;
+    }
     s.dim[n->attr.axis] = 1;
     n->shape = s;
     return true;
@@ -199,9 +213,10 @@ bool shape_concat(ir_graph *g, ir_node *n) {
             return false;
         }
         s.dim[ax] += t.dim[ax];
+        if (s.dim[ax] > (INT64_C(1) << 40)) break; /* check_dims reports it; stops before any overflow */
     }
     n->shape = s;
-    return true;
+    return check_dims(g, n, s);
 }
 
 bool shape_pad(ir_graph *g, ir_node *n) {
@@ -209,6 +224,10 @@ bool shape_pad(ir_graph *g, ir_node *n) {
     if (!norm_axis(g, n, s.rank, &n->attr.axis)) return false;
     if (n->attr.lo < 0 || n->attr.hi < 0) {
         ir_errorf(g, "pad: lo and hi must be >= 0, got %" PRId64 " and %" PRId64, n->attr.lo, n->attr.hi);
+        return false;
+    }
+    if (n->attr.lo > (INT64_C(1) << 40) || n->attr.hi > (INT64_C(1) << 40)) { /* keeps the sum below from overflowing */
+        ir_errorf(g, "pad: lo and hi must be at most 2^40, got %" PRId64 " and %" PRId64, n->attr.lo, n->attr.hi);
         return false;
     }
     s.dim[n->attr.axis] += n->attr.lo + n->attr.hi;
