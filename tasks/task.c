@@ -231,6 +231,12 @@ void task_curriculum_advance(const task *t, task_curriculum *c) {
     if (c->st.N > task_p(t, P_N)) c->st.N = task_p(t, P_N);
 }
 
+double task_excess_baseline(task_state st) {
+    double s = 0;
+    for (int64_t p = 0; p < st.N; p++) s += st.d_cur > p ? (double)(st.d_cur - p) : 0.0;
+    return st.N > 0 ? s / (double)st.N : 0.0;
+}
+
 /* ---- batches ---- */
 
 bool task_batch_alloc(const task *t, int64_t B, int64_t N, bool with_latent, task_batch *b, task_error *err) {

@@ -201,6 +201,10 @@ typedef struct task_curve_point {
 void task_curve(const double *metric, const float *counted, int64_t P, int64_t count, int64_t nboot,
                 uint64_t seed, task_curve_point *out);
 
+/* The logged "excess loss" denominator of tasks.md 0.3: (1/N) sum_{p<N} max(d_cur - p, 0), the
+ * expected least-squares error of noiseless linear regression averaged over positions. */
+double task_excess_baseline(task_state st);
+
 /* ---- baselines (tasks.md 6), computed on the same prompts ---- */
 
 int task_baseline_count(const task *t);
