@@ -17,12 +17,12 @@
 enum { P_D, P_N, P_D_START, P_D_INC, P_D_EVERY, P_N_START, P_N_INC, P_N_EVERY, P_COMMON };
 
 /* Baseline kinds (tasks.md 6). */
-typedef enum { TB_ZERO, TB_LSQ, TB_AVG, TB_KNN3, TB_LASSO, TB_CHANCE, TB_MAJORITY } task_baseline_kind;
+typedef enum { TB_ZERO, TB_LSQ, TB_AVG, TB_KNN3, TB_LASSO, TB_TREE, TB_CHANCE, TB_MAJORITY } task_baseline_kind;
 
 typedef struct task_baseline_desc {
     const char *name;
     task_baseline_kind kind;
-    double alpha; /* Lasso only */
+    double alpha; /* Lasso: alpha; tree: maximum depth (0 = unlimited) */
     int head;
 } task_baseline_desc;
 
