@@ -4,7 +4,6 @@
 #include "tasks/task_impl.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

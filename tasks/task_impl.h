@@ -54,10 +54,6 @@ void task_rng_words(const task_rng *r, uint64_t region, uint64_t first, uint32_t
 static inline uint32_t task_rng_word(const task_rng *r, uint64_t region, uint64_t j) {
     return task_rng_block(r, region, j >> 2).c[j & 3];
 }
-/* Uniform in [0, 1) from word j (24 bits). */
-static inline double task_rng_unit(const task_rng *r, uint64_t region, uint64_t j) {
-    return philox_unit24(task_rng_word(r, region, j));
-}
 /* Uniform integer in [0, n) from word j (multiply-shift; bias < n / 2^32). */
 static inline int64_t task_rng_below(const task_rng *r, uint64_t region, uint64_t j, int64_t n) {
     return (int64_t)(((uint64_t)task_rng_word(r, region, j) * (uint64_t)n) >> 32);
