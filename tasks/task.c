@@ -4,7 +4,6 @@
 #include "tasks/task_impl.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +228,12 @@ void task_curriculum_advance(const task *t, task_curriculum *c) {
     if (c->st.d_cur > task_p(t, P_D)) c->st.d_cur = task_p(t, P_D);
     if (c->step % task_p(t, P_N_EVERY) == 0) c->st.N += task_p(t, P_N_INC);
     if (c->st.N > task_p(t, P_N)) c->st.N = task_p(t, P_N);
+}
+
+double task_excess_baseline(task_state st) {
+    double s = 0;
+    for (int64_t p = 0; p < st.N; p++) s += st.d_cur > p ? (double)(st.d_cur - p) : 0.0;
+    return st.N > 0 ? s / (double)st.N : 0.0;
 }
 
 /* ---- batches ---- */

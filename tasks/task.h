@@ -10,7 +10,7 @@
  *   int64_t Nmax = task_n_max(t);                  // points at the end of the curriculum
  *   task_shape sh = task_shape_at(t, Nmax);        // T, d_tok, read-out heads, latent size
  *   task_batch b;
- *   task_batch_alloc(t, 64, Nmax, false, &b);      // or point b's fields at your own buffers
+ *   task_batch_alloc(t, 64, Nmax, false, &b, &err); // or point b's fields at your own buffers
  *   task_curriculum cur = task_curriculum_at(t, 0);
  *   for (int64_t step = 0; step < steps; step++) {
  *       task_sample(t, cur.st, seed, TASK_TRAIN, step * 64, &b, &err);
@@ -24,6 +24,7 @@
  *       model -> pred; task_score(&sh, h, &b, pred, metric + first * count, counted + first * count);
  *   }
  *   task_curve(metric, counted, TASK_EVAL_PROMPTS, count, 1000, seed, curve);  // mean/std/CI per position
+ *   // baselines on the same prompts: task_baseline_predict(t, i, &b, pred, &err), scored the same way
  *
  * Prompt layouts (T tokens of d_tok floats each; N = examples, "points"):
  *   regression family and sparse parity: T = 2N, d_tok = d; token 2i = x_i, token 2i+1 = [y_i, 0, ..., 0];
@@ -200,6 +201,10 @@ typedef struct task_curve_point {
 } task_curve_point;
 void task_curve(const double *metric, const float *counted, int64_t P, int64_t count, int64_t nboot,
                 uint64_t seed, task_curve_point *out);
+
+/* The logged "excess loss" denominator of tasks.md 0.3: (1/N) sum_{p<N} max(d_cur - p, 0), the
+ * expected least-squares error of noiseless linear regression averaged over positions. */
+double task_excess_baseline(task_state st);
 
 /* ---- baselines (tasks.md 6), computed on the same prompts ---- */
 

@@ -30,7 +30,69 @@ typedef struct scratch {
     double *A, *b; /* LAPACK copies: A [d][p] column-major, b [max(n, d)] */
     lapack_int *jpvt;
     double *G, *c, *w, *q; /* Lasso: Gram [d][d], X^T y [d], weights [d], G w [d] */
+    int64_t *node;         /* tree: the samples of the current node [n] */
+    struct keyed {
+        double v;
+        int64_t i;
+    } *kv, *tmp; /* tree: (feature value, sample) pairs and merge buffer [n] */
 } scratch;
+
+/* Stable merge sort of kv[0..n) by value. */
+static void sort_keyed(struct keyed *kv, struct keyed *tmp, int64_t n) {
+    for (int64_t w = 1; w < n; w *= 2) {
+        for (int64_t lo = 0; lo < n; lo += 2 * w) {
+            int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n, a = lo, b = mid, k = lo;
+            while (a < mid && b < hi) tmp[k++] = kv[b].v < kv[a].v ? kv[b++] : kv[a++];
+            while (a < mid) tmp[k++] = kv[a++];
+            while (b < hi) tmp[k++] = kv[b++];
+        }
+        memcpy(kv, tmp, (size_t)n * sizeof *kv);
+    }
+}
+
+/* Greedy regression tree (sklearn's DecisionTreeRegressor, squared error, best splitter) on the
+ * first p examples, followed only along the query's branch: at each node the split maximising
+ * sum_l^2/n_l + sum_r^2/n_r over all features and midpoints between distinct sorted values (values
+ * closer than 1e-7 are not split; the first best in feature order wins ties); a node is a leaf at
+ * max_depth (0 = none), with fewer than 2 samples, or when its variance is <= DBL_EPSILON. */
+static double tree_predict(scratch *s, int64_t p, int64_t d, int64_t max_depth, const double *xq) {
+    int64_t n = p;
+    for (int64_t i = 0; i < n; i++) s->node[i] = i;
+    for (int64_t depth = 0;; depth++) {
+        double tot = 0, sq = 0;
+        for (int64_t i = 0; i < n; i++) {
+            tot += s->y[s->node[i]];
+            sq += s->y[s->node[i]] * s->y[s->node[i]];
+        }
+        double mean = tot / (double)n;
+        if ((max_depth > 0 && depth >= max_depth) || n < 2 || sq / (double)n - mean * mean <= 2.220446049250313e-16)
+            return mean;
+        double best = -INFINITY, thr = 0;
+        int64_t bf = -1;
+        for (int64_t f = 0; f < d; f++) {
+            for (int64_t i = 0; i < n; i++) s->kv[i] = (struct keyed){s->X[s->node[i] * d + f], s->node[i]};
+            sort_keyed(s->kv, s->tmp, n);
+            double left = 0;
+            for (int64_t i = 1; i < n; i++) {
+                left += s->y[s->kv[i - 1].i];
+                if (s->kv[i].v <= s->kv[i - 1].v + 1e-7) continue;
+                double right = tot - left, proxy = left * left / (double)i + right * right / (double)(n - i);
+                if (proxy > best) {
+                    best = proxy;
+                    bf = f;
+                    thr = s->kv[i - 1].v / 2.0 + s->kv[i].v / 2.0;
+                    if (thr == s->kv[i].v) thr = s->kv[i - 1].v;
+                }
+            }
+        }
+        if (bf < 0) return mean;
+        const bool go_left = xq[bf] <= thr;
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++)
+            if ((s->X[s->node[i] * d + bf] <= thr) == go_left) s->node[m++] = s->node[i];
+        n = m;
+    }
+}
 
 /* Minimum-norm least squares on the first p examples (LAPACK dgelsy: complete orthogonal
  * factorisation, rank by rcond), then x_q^T w. */
@@ -146,6 +208,9 @@ static bool predict_prompt(const task_baseline_desc *bd, int64_t n, int64_t d, s
         case TB_KNN3:
             if (p > 0) v = knn3_predict(s, p, d, xq);
             break;
+        case TB_TREE:
+            if (p > 0) v = tree_predict(s, p, d, (int64_t)bd->alpha, xq);
+            break;
         case TB_LASSO:
             if (p > 0) {
                 lasso_fit(s, p, d, bd->alpha, yy);
@@ -197,7 +262,10 @@ bool task_baseline_predict(const task *t, int i, const task_batch *b, float *pre
         s.c = malloc((size_t)d * sizeof(double));
         s.w = malloc((size_t)d * sizeof(double));
         s.q = malloc((size_t)d * sizeof(double));
-        ok = s.X && s.y && s.A && s.b && s.jpvt && s.G && s.c && s.w && s.q;
+        s.node = malloc((size_t)N * sizeof *s.node);
+        s.kv = malloc((size_t)N * sizeof *s.kv);
+        s.tmp = malloc((size_t)N * sizeof *s.tmp);
+        ok = s.X && s.y && s.A && s.b && s.jpvt && s.G && s.c && s.w && s.q && s.node && s.kv && s.tmp;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t pr = 0; pr < B; pr++) {
             if (!ok) continue;
@@ -219,6 +287,9 @@ bool task_baseline_predict(const task *t, int i, const task_batch *b, float *pre
         free(s.c);
         free(s.w);
         free(s.q);
+        free(s.node);
+        free(s.kv);
+        free(s.tmp);
     }
     if (!ok) return task_error_set(err, "task %s: baseline %s failed (LAPACK error or out of memory)", desc->name, bd->name);
     return true;

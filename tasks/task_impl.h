@@ -17,12 +17,12 @@
 enum { P_D, P_N, P_D_START, P_D_INC, P_D_EVERY, P_N_START, P_N_INC, P_N_EVERY, P_COMMON };
 
 /* Baseline kinds (tasks.md 6). */
-typedef enum { TB_ZERO, TB_LSQ, TB_AVG, TB_KNN3, TB_LASSO, TB_CHANCE, TB_MAJORITY } task_baseline_kind;
+typedef enum { TB_ZERO, TB_LSQ, TB_AVG, TB_KNN3, TB_LASSO, TB_TREE, TB_CHANCE, TB_MAJORITY } task_baseline_kind;
 
 typedef struct task_baseline_desc {
     const char *name;
     task_baseline_kind kind;
-    double alpha; /* Lasso only */
+    double alpha; /* Lasso: alpha; tree: maximum depth (0 = unlimited) */
     int head;
 } task_baseline_desc;
 
@@ -53,10 +53,6 @@ void task_rng_words(const task_rng *r, uint64_t region, uint64_t first, uint32_t
 /* Uniform 32-bit word number j of a region (four per block). */
 static inline uint32_t task_rng_word(const task_rng *r, uint64_t region, uint64_t j) {
     return task_rng_block(r, region, j >> 2).c[j & 3];
-}
-/* Uniform in [0, 1) from word j (24 bits). */
-static inline double task_rng_unit(const task_rng *r, uint64_t region, uint64_t j) {
-    return philox_unit24(task_rng_word(r, region, j));
 }
 /* Uniform integer in [0, n) from word j (multiply-shift; bias < n / 2^32). */
 static inline int64_t task_rng_below(const task_rng *r, uint64_t region, uint64_t j, int64_t n) {

@@ -111,6 +111,46 @@ for a in (1, 0.1, 0.01):
         assert abs(got[(name, p)] - e[p]) <= 2e-3 * (1 + abs(e[p])), (name, p, got[(name, p)], e[p])
 PY
 
+# greedy trees against a direct Python transcription of the CART rule (depth 4 and unlimited)
+$ICLC tasks sample decision_tree --eval --seed 6 --n 3 --json --set d=4,N=25,d_start=4 >"$T/t.json"
+$ICLC tasks baselines decision_tree --seed 6 --prompts 3 --bootstrap 0 --set d=4,N=25,d_start=4 --csv "$T/t.csv" >/dev/null
+$PY - "$T/t.json" "$T/t.csv" <<'PY'; check $? "greedy regression trees match a Python CART on the same prompts"
+import csv, json, sys
+j = json.load(open(sys.argv[1])); rows = list(csv.DictReader(open(sys.argv[2])))
+got = {(r["baseline"], int(r["n_context"])): float(r["mean"]) for r in rows}
+def tree(X, y, xq, max_depth):
+    node = list(range(len(y))); depth = 0
+    while True:
+        tot = 0.0; sq = 0.0
+        for i in node: tot += y[i]; sq += y[i] * y[i]
+        n = len(node); mean = tot / n
+        if (max_depth and depth >= max_depth) or n < 2 or sq / n - mean * mean <= 2.220446049250313e-16:
+            return mean
+        best, bf, thr = -float("inf"), -1, 0.0
+        for f in range(len(xq)):
+            kv = sorted(node, key=lambda i: X[i][f]); left = 0.0
+            for k in range(1, n):
+                left += y[kv[k - 1]]
+                a, b = X[kv[k - 1]][f], X[kv[k]][f]
+                if b <= a + 1e-7: continue
+                right = tot - left; proxy = left * left / k + right * right / (n - k)
+                if proxy > best:
+                    best, bf, thr = proxy, f, a / 2.0 + b / 2.0
+                    if thr == b: thr = a
+        if bf < 0: return mean
+        side = xq[bf] <= thr
+        node = [i for i in node if (X[i][bf] <= thr) == side]; depth += 1
+for name, md in (("tree_depth4", 4), ("tree_full", 0)):
+    e = [0.0] * 25
+    for pr in j["prompts"]:
+        t = pr["tokens"]; X = t[0::2]; y = [r[0] for r in t[1::2]]
+        for p in range(25):
+            v = tree(X[:p], y[:p], X[p], md) if p else 0.0
+            e[p] += (v - y[p]) ** 2 / 3
+    for p in range(25):
+        assert abs(got[(name, p)] - e[p]) <= 1e-6 * (1 + abs(e[p])), (name, p, got[(name, p)], e[p])
+PY
+
 # bad input
 bad "unknown task 'nosuch' (valid: linear_regression, sparse_linear_regression" tasks sample nosuch
 bad "unknown task 'nosuch'" tasks baselines nosuch

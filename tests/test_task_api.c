@@ -131,6 +131,9 @@ static void curriculum(void) {
         ok(c.st.d_cur == want[i].d && c.st.N == want[i].N, "linear regression step %lld: (d_cur, N) = (%lld, %lld)",
            (long long)want[i].step, (long long)c.st.d_cur, (long long)c.st.N);
     }
+    is_double(task_excess_baseline((task_state){20, 41}), (20.0 * 21 / 2) / 41, 1e-12,
+              "excess-loss baseline (1/N) sum max(d - p, 0)");
+    is_double(task_excess_baseline((task_state){5, 3}), (5.0 + 4 + 3) / 3, 1e-12, "  ... with N < d");
     task_free(t);
     t = task_create("many_outlier_regression", NULL, &err);
     task_curriculum c = task_curriculum_at(t, 32000), e = task_curriculum_at(t, 49999), f = task_curriculum_at(t, 50000);
