@@ -7,13 +7,14 @@
 
 enum { NBOOT = 1000 };
 
-/* pred f32[B,T,d_out] at head h's positions and channels -> out [B][count][width]. */
-static void gather_head(const float *pred, int64_t B, int64_t T, int64_t d_out, const task_head *h, float *out) {
+/* pred f32[B,T,d_out] at head h's positions and channels [channel, channel + width) -> out [B][count][width]. */
+static void gather_head(const float *pred, int64_t B, int64_t T, int64_t d_out, const task_head *h, int64_t channel,
+                        float *out) {
     for (int64_t b = 0; b < B; b++)
         for (int64_t i = 0; i < h->count; i++) {
             int64_t t = h->start + i * h->stride;
             for (int64_t w = 0; w < h->width; w++)
-                out[(b * h->count + i) * h->width + w] = t < T ? pred[(b * T + t) * d_out + w] : 0.0f;
+                out[(b * h->count + i) * h->width + w] = t < T ? pred[(b * T + t) * d_out + channel + w] : 0.0f;
         }
 }
 
@@ -93,9 +94,9 @@ bool rt_evaluate(rt_plan *p, const task *t, uint64_t seed, int64_t prompts, bool
         }
         memcpy(tok->data, batch.tokens, (size_t)(B * T * sh.d_tok) * sizeof(float));
         if (!(okay = rt_plan_run(p, 0, err, errlen))) break;
-        for (int h = 0; h < sh.nheads; h++) {
+        for (int h = 0, channel = 0; h < sh.nheads; channel += (int)sh.heads[h].width, h++) {
             int64_t off = first * sh.heads[h].count;
-            gather_head(pred->data, B, T, d_out, &sh.heads[h], hp);
+            gather_head(pred->data, B, T, d_out, &sh.heads[h], channel, hp);
             task_score(&sh, h, &batch, hp, metric[h][0] + off, counted[h] + off);
         }
         for (int i = 0; okay && i < nb && i < 8; i++) {
