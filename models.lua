@@ -1,0 +1,265 @@
+-- models.lua — the architectures of "Can Mamba Learn How to Learn?" (Park et al. 2024), built from nn.lua.
+--
+-- Specification: ../shared/reference/models.md (architectures) and tasks.md (prompt layouts, read-in and
+-- read-out). User documentation: docs/models.md.
+--
+-- Every model is a function (cfg, shape) -> prediction f32[B, T, d_out] at every token position:
+--   cfg    the named config below, overridden by --set key=value (keys: see `configs`);
+--   shape  the task's prompt: {B, T, d_in, d_out, task, n_points}.
+--
+-- Layer counting (the reference code's choice, stated by `iclc models`): config key `layers` counts
+-- Transformer layers, where 1 layer = 1 GPT-2 block (attention + MLP) = 2 blocks in the paper's
+-- counting. Mixer models (mamba, s4, s4_mamba, standard_hybrid) get the code's n_layer = 2 * layers
+-- single-mixer blocks (so GPT-2 12 layers ~ Mamba 24 blocks in parameters); mambaformer gets
+-- n_layer = 2 * layers plus its extra leading Mamba block. `--set n_layer=K` gives the code's raw
+-- n_layer directly (GPT-2 blocks for the transformers, mixer blocks for the rest).
+local nn = require("nn")
+local iclc = require("iclc")
+
+local M = {}
+
+---------------------------------------------------------------------------------------------------
+-- Read-in, read-out and layer counts shared by every model
+
+-- Truthy config flag: absent -> default, 0 / false / "0" / "false" / "off" -> false.
+local function flag(v, default)
+    if v == nil then return default end
+    return not (v == 0 or v == false or v == "0" or v == "false" or v == "off" or v == "no")
+end
+
+-- Number of GPT-2 blocks of the transformers.
+local function gpt2_layers(cfg)
+    return math.tointeger(cfg.n_layer or cfg.layers) or error("config needs an integer `layers` or `n_layer`", 0)
+end
+
+-- The code's n_layer of the mixer models (single mixer blocks).
+local function mixer_layers(cfg)
+    return math.tointeger(cfg.n_layer or 2 * cfg.layers) or error("config needs an integer `layers` or `n_layer`", 0)
+end
+
+-- For cot_io the token holds x, s and y in disjoint channel slices (d + k + 1 wide) and the model
+-- predicts [s_hat (k) | y_hat (1)] at every position (d_out = k + 1).
+local function cot_dims(shape)
+    local k = shape.k or (shape.d_out - 1)
+    return shape.d or (shape.d_in - k - 1), k
+end
+
+-- Read-in: tokens (B, T, d_in) -> (B, T, D), Linear(d_in -> D) with torch default init. For cot_io one
+-- read-in per token type (Li et al.): x via Linear(d -> D), s via Linear(k -> D), y via Linear(1 -> D);
+-- since each token is zero outside its slice, the weights act as one (D, d+k+1) matrix and only the
+-- bias depends on the token type (position mod 3).
+local function read_in(cfg, shape)
+    local D = cfg.D
+    local B, T, d_in = shape.B, shape.T, shape.d_in
+    local z = iclc.input("tokens", {B, T, d_in})
+    if shape.task ~= "cot_io" then return nn.linear(z, "read_in", D) end
+    local d, k = cot_dims(shape)
+    assert(T % 3 == 0, "cot_io: tokens per prompt must be a multiple of 3")
+    local parts, ws, bs = {{"x", d}, {"s", k}, {"y", 1}}, {}, {}
+    for i, part in ipairs(parts) do
+        ws[i] = iclc.param("read_in." .. part[1] .. ".weight", {D, part[2]}, nn.torch_uniform(part[2]))
+        bs[i] = iclc.param("read_in." .. part[1] .. ".bias", {1, D}, nn.torch_uniform(part[2]))
+    end
+    local h = z:matmul(iclc.concat(ws, 1), {tb = true})                                  -- (B, T, D)
+    return (h:reshape{B, T // 3, 3, D} + iclc.concat(bs, 0)):reshape{B, T, D}
+end
+
+-- Read-out: (B, T, D) -> (B, T, d_out), Linear(D -> d_out); cot_io: [Linear(D -> k) | Linear(D -> 1)].
+local function read_out(h, cfg, shape)
+    if shape.task ~= "cot_io" then return nn.linear(h, "read_out", shape.d_out) end
+    local _, k = cot_dims(shape)
+    return iclc.concat({nn.linear(h, "read_out.s", k), nn.linear(h, "read_out.y", 1)}, 2)
+end
+
+-- GPT-2's position table rows: 2 * n_positions (interleaved x/y tokens), 3 * n_positions for cot_io.
+local function gpt2_positions(cfg, shape)
+    return (shape.task == "cot_io" and 3 or 2) * cfg.n_positions
+end
+
+---------------------------------------------------------------------------------------------------
+-- Backbones
+
+-- GPT-2 stack: L blocks (attention + MLP) then ln_f. Names backbone.h.<i>.*, backbone.ln_f.*.
+local function gpt2_stack(h, cfg, first)
+    local L = gpt2_layers(cfg)
+    for i = 0, L - 1 do
+        h = nn.gpt2_block(h, "backbone.h." .. (first + i), cfg.heads, L)
+    end
+    return nn.layer_norm(h, "backbone.ln_f")
+end
+
+-- Mixer stack (MixerModel): pre-norm residual blocks backbone.layers.<i> with the given mixer kinds
+-- ("M" Mamba, "S" S4-Mamba, "4" S4, "A" attention), then backbone.norm_f.
+local function mixer_stack(h, cfg, shape, kinds, n_layer)
+    local mixer_opt = {n_layer = n_layer, d_state = cfg.d_state, d_conv = cfg.d_conv, expand = cfg.expand,
+                       dropout = flag(cfg.train, true) and flag(shape.train, true) and tonumber(cfg.dropout) or 0}
+    for i, kind in ipairs(kinds) do
+        local mixer
+        if kind == "M" then
+            mixer = function(x, p) return nn.mamba(x, p, mixer_opt) end
+        elseif kind == "S" then
+            mixer = function(x, p) return nn.s4_mamba(x, p, setmetatable({seed = i}, {__index = mixer_opt})) end
+        elseif kind == "4" then
+            mixer = function(x, p) return nn.s4(x, p .. ".s4", mixer_opt) end
+        else
+            mixer = function(x, p) return nn.causal_self_attention(x, p, cfg.hybrid_heads or 8) end
+        end
+        h = nn.residual(h, "backbone.layers." .. (i - 1), mixer)
+    end
+    return nn.layer_norm(h, "backbone.norm_f")
+end
+
+-- n copies of a kind, or the alternation a, b, a, b, ... of n blocks.
+local function blocks(n, a, b)
+    local t = {}
+    for i = 1, n do t[i] = (b and i % 2 == 0) and b or a end
+    return t
+end
+
+---------------------------------------------------------------------------------------------------
+-- The models
+
+-- Transformer (GPT-2 backbone, models.md section 2); cfg.pe = 0 removes the position table.
+function M.transformer(cfg, shape)
+    local h = read_in(cfg, shape)
+    if flag(cfg.pe, true) then
+        h = nn.add_positions(h, "backbone.wpe.weight", gpt2_positions(cfg, shape), 0.02)
+    end
+    return read_out(gpt2_stack(h, cfg, 0), cfg, shape)
+end
+
+-- Transformer without positional encoding (MQAR Table 3b): GPT-2 with the wpe term removed.
+function M.transformer_nope(cfg, shape)
+    local c = setmetatable({pe = 0}, {__index = cfg})
+    return M.transformer(c, shape)
+end
+
+-- Mamba: n_layer Mamba blocks.
+function M.mamba(cfg, shape)
+    local n = mixer_layers(cfg)
+    return read_out(mixer_stack(read_in(cfg, shape), cfg, shape, blocks(n, "M"), n), cfg, shape)
+end
+
+-- S4-Mamba: n_layer S4-Mamba blocks (channel dropout cfg.dropout in training; cfg.train = 0 or
+-- cfg.dropout = 0 turns it off).
+function M.s4_mamba(cfg, shape)
+    local n = mixer_layers(cfg)
+    return read_out(mixer_stack(read_in(cfg, shape), cfg, shape, blocks(n, "S"), n), cfg, shape)
+end
+
+-- S4 (S4D + GELU + GLU): n_layer S4 blocks.
+function M.s4(cfg, shape)
+    local n = mixer_layers(cfg)
+    return read_out(mixer_stack(read_in(cfg, shape), cfg, shape, blocks(n, "4"), n), cfg, shape)
+end
+
+-- Standard Hybrid: A, M, A, M, ... (n_layer blocks) with a learned position table of n_positions rows
+-- (pe_rows overrides) initialised N(0, 1).
+function M.standard_hybrid(cfg, shape)
+    local n = mixer_layers(cfg)
+    local h = nn.add_positions(read_in(cfg, shape), "pos_embed.weight", cfg.pe_rows or cfg.n_positions, 1.0)
+    return read_out(mixer_stack(h, cfg, shape, blocks(n, "A", "M"), n), cfg, shape)
+end
+
+-- MambaFormer: M, then A, M, A, M, ... (n_layer + 1 blocks), no positional encoding.
+function M.mambaformer(cfg, shape)
+    local n = mixer_layers(cfg)
+    local kinds = {"M"}
+    for _, k in ipairs(blocks(n, "A", "M")) do kinds[#kinds + 1] = k end
+    return read_out(mixer_stack(read_in(cfg, shape), cfg, shape, kinds, n), cfg, shape)
+end
+
+-- Transformer with an initial Mamba block (A.3.8 ablation): one pre-LN Mamba block
+-- (backbone.mamba.*, plain torch init of out_proj), then the GPT-2 blocks, no position table.
+function M.transformer_mamba(cfg, shape)
+    local h = nn.residual(read_in(cfg, shape), "backbone.mamba", function(x, p) return nn.mamba(x, p, {}) end)
+    return read_out(gpt2_stack(h, cfg, 0), cfg, shape)
+end
+
+-- MQAR's "Mamba + one Standard Hybrid": 2 * layers Mamba blocks whose middle two are replaced by one
+-- attention block and one Mamba block (8 blocks: M M M A M M M M), no positional encoding.
+function M.mamba_hybrid(cfg, shape)
+    local n = mixer_layers(cfg)
+    local kinds = blocks(n, "M")
+    kinds[n // 2] = "A"
+    return read_out(mixer_stack(read_in(cfg, shape), cfg, shape, kinds, n), cfg, shape)
+end
+
+M.model_names = {"transformer", "transformer_nope", "mamba", "s4", "s4_mamba", "standard_hybrid", "mambaformer",
+                 "transformer_mamba", "mamba_hybrid"}
+
+---------------------------------------------------------------------------------------------------
+-- Configurations
+--   D            model width (n_embd)
+--   layers       Transformer layers (see the layer counting above); n_layer overrides with the code's count
+--   heads        GPT-2 attention heads (the hybrids' attention always has hybrid_heads = 8)
+--   n_positions  the yaml n_positions: GPT-2 table 2 x (3 x for cot_io), Standard Hybrid table 1 x
+--   dropout      S4-Mamba channel dropout in training (0.1); train = 0 builds the evaluation graph
+--   lr, clip     the yaml's learning rate and gradient clipping (for the trainer)
+--   task         the task the config was written for
+local function cfg(t)
+    t.n_positions = t.n_positions or 101
+    t.dropout = t.dropout or 0.1
+    t.lr = t.lr or 1e-4
+    t.clip = t.clip or 10
+    return t
+end
+
+M.configs = {
+    -- Garg et al.'s sizes (CoT-I/O Table 2).
+    tiny     = cfg{D = 64, layers = 3, heads = 2},
+    small    = cfg{D = 128, layers = 6, heads = 4},
+    standard = cfg{D = 256, layers = 12, heads = 8},
+    -- The reference code's per-task yamls (models.md section 10).
+    linear_regression        = cfg{D = 128, layers = 2, heads = 8, task = "linear_regression"},
+    sparse_linear_regression = cfg{D = 128, layers = 2, heads = 8, task = "sparse_linear_regression"},
+    relu_2nn_regression      = cfg{D = 128, layers = 2, heads = 8, pe_rows = 202, task = "relu_2nn_regression"},
+    decision_tree            = cfg{D = 128, layers = 2, heads = 8, lr = 4e-4, pe_rows = 202, task = "decision_tree"},
+    ortho_outlier_regression = cfg{D = 128, layers = 2, heads = 8, pe_rows = 202, task = "ortho_outlier_regression"},
+    many_outlier_regression  = cfg{D = 128, layers = 2, heads = 8, n_positions = 1024,
+                                   task = "many_outlier_regression"},
+    sparse_parity            = cfg{D = 256, layers = 12, heads = 8, n_positions = 300, lr = 4e-4,
+                                   task = "sparse_parity"},
+    retrieval                = cfg{D = 128, layers = 2, heads = 8, n_positions = 130, lr = 2e-4, clip = 100,
+                                   task = "mqar"},
+    mqar                     = cfg{D = 128, layers = 4, heads = 8, n_positions = 101, task = "mqar"},
+    cot_io                   = cfg{D = 64, layers = 3, heads = 2, pe_rows = 303, task = "cot_io"},
+}
+M.config_names = {"tiny", "small", "standard", "linear_regression", "sparse_linear_regression",
+                  "relu_2nn_regression", "decision_tree", "ortho_outlier_regression", "many_outlier_regression",
+                  "sparse_parity", "retrieval", "mqar", "cot_io"}
+
+local blurb = {
+    transformer = "GPT-2 backbone, learned positions (2 x n_positions rows), layers GPT-2 blocks (attention + MLP)",
+    transformer_nope = "GPT-2 backbone without positional encoding",
+    mamba = "2 x layers Mamba blocks (code n_layer), pre-LN residual, no MLP",
+    s4 = "2 x layers S4 blocks (S4D kernel, GELU, GLU)",
+    s4_mamba = "2 x layers S4-Mamba blocks (Mamba with S4D in place of S6; channel dropout 0.1 in training)",
+    standard_hybrid = "2 x layers blocks A M A M ..., learned positions (n_positions rows, N(0,1))",
+    mambaformer = "Mamba block then 2 x layers blocks A M A M ... (n_layer + 1 blocks), no positions",
+    transformer_mamba = "one Mamba block then layers GPT-2 blocks, no positions",
+    mamba_hybrid = "2 x layers Mamba blocks, the middle two replaced by attention + Mamba, no positions",
+}
+
+-- One line for `iclc models`: what the model is and how its layers are counted.
+function M.describe(model, config)
+    local c = M.configs[config] or {}
+    local what = blurb[model] or model
+    local count = ""
+    if c.layers then
+        local L = c.layers
+        if model == "transformer" or model == "transformer_nope" then
+            count = string.format("%d GPT-2 blocks (= %d blocks in the paper's counting)", L, 2 * L)
+        elseif model == "mambaformer" then
+            count = string.format("n_layer %d -> %d blocks", 2 * L, 2 * L + 1)
+        elseif model == "transformer_mamba" then
+            count = string.format("1 Mamba + %d GPT-2 blocks", L)
+        else
+            count = string.format("n_layer %d mixer blocks (1 layer = 2 blocks)", 2 * L)
+        end
+        count = string.format("; D %d, %s", c.D, count)
+    end
+    return what .. count
+end
+
+return M
