@@ -58,7 +58,7 @@ local function read_in(cfg, shape)
     local parts, ws, bs = {{"x", d}, {"s", k}, {"y", 1}}, {}, {}
     for i, part in ipairs(parts) do
         ws[i] = iclc.param("read_in." .. part[1] .. ".weight", {D, part[2]}, nn.torch_uniform(part[2]))
-        bs[i] = iclc.param("read_in." .. part[1] .. ".bias", {1, D}, nn.torch_uniform(part[2]))
+        bs[i] = iclc.param("read_in." .. part[1] .. ".bias", {D}, nn.torch_uniform(part[2])):reshape{1, D}
     end
     local h = z:matmul(iclc.concat(ws, 1), {tb = true})                                  -- (B, T, D)
     return (h:reshape{B, T // 3, 3, D} + iclc.concat(bs, 0)):reshape{B, T, D}
