@@ -45,9 +45,8 @@ local function cot_dims(shape)
 end
 
 -- Read-in: tokens (B, T, d_in) -> (B, T, D), Linear(d_in -> D) with torch default init. For cot_io one
--- read-in per token type (Li et al.): x via Linear(d -> D), s via Linear(k -> D), y via Linear(1 -> D);
--- since each token is zero outside its slice, the weights act as one (D, d+k+1) matrix and only the
--- bias depends on the token type (position mod 3).
+-- read-in per token type (Li et al.): x via Linear(d -> D), s via Linear(k -> D), y via Linear(1 -> D).
+-- Written as one (D, d+k+1) matrix on the token masked to its type's slice, plus the type's bias.
 local function read_in(cfg, shape)
     local D = cfg.D
     local B, T, d_in = shape.B, shape.T, shape.d_in
@@ -60,6 +59,10 @@ local function read_in(cfg, shape)
         ws[i] = iclc.param("read_in." .. part[1] .. ".weight", {D, part[2]}, nn.torch_uniform(part[2]))
         bs[i] = iclc.param("read_in." .. part[1] .. ".bias", {D}, nn.torch_uniform(part[2])):reshape{1, D}
     end
+    -- Token type r = position mod 3 sees only its own channel slice (a constant 0/1 mask (3, d_in)).
+    local keep = iclc.concat({iclc.const(1, {1, d}):pad(1, 0, k + 1), iclc.const(1, {1, k}):pad(1, d, 1),
+                              iclc.const(1, {1, 1}):pad(1, d + k, 0)}, 0)
+    z = (z:reshape{B, T // 3, 3, d_in} * keep):reshape{B, T, d_in}
     local h = z:matmul(iclc.concat(ws, 1), {tb = true})                                  -- (B, T, D)
     return (h:reshape{B, T // 3, 3, D} + iclc.concat(bs, 0)):reshape{B, T, D}
 end
