@@ -37,42 +37,8 @@ local function mixer_layers(cfg)
     return math.tointeger(cfg.n_layer or 2 * cfg.layers) or error("config needs an integer `layers` or `n_layer`", 0)
 end
 
--- For cot_io the token holds x, s and y in disjoint channel slices (d + k + 1 wide) and the model
--- predicts [s_hat (k) | y_hat (1)] at every position (d_out = k + 1).
-local function cot_dims(shape)
-    local k = shape.k or (shape.d_out - 1)
-    return shape.d or (shape.d_in - k - 1), k
-end
-
--- Read-in: tokens (B, T, d_in) -> (B, T, D), Linear(d_in -> D) with torch default init. For cot_io one
--- read-in per token type (Li et al.): x via Linear(d -> D), s via Linear(k -> D), y via Linear(1 -> D).
--- Written as one (D, d+k+1) matrix on the token masked to its type's slice, plus the type's bias.
-local function read_in(cfg, shape)
-    local D = cfg.D
-    local B, T, d_in = shape.B, shape.T, shape.d_in
-    local z = iclc.input("tokens", {B, T, d_in})
-    if shape.task ~= "cot_io" then return nn.linear(z, "read_in", D) end
-    local d, k = cot_dims(shape)
-    assert(T % 3 == 0, "cot_io: tokens per prompt must be a multiple of 3")
-    local parts, ws, bs = {{"x", d}, {"s", k}, {"y", 1}}, {}, {}
-    for i, part in ipairs(parts) do
-        ws[i] = iclc.param("read_in." .. part[1] .. ".weight", {D, part[2]}, nn.torch_uniform(part[2]))
-        bs[i] = iclc.param("read_in." .. part[1] .. ".bias", {D}, nn.torch_uniform(part[2])):reshape{1, D}
-    end
-    -- Token type r = position mod 3 sees only its own channel slice (a constant 0/1 mask (3, d_in)).
-    local keep = iclc.concat({iclc.const(1, {1, d}):pad(1, 0, k + 1), iclc.const(1, {1, k}):pad(1, d, 1),
-                              iclc.const(1, {1, 1}):pad(1, d + k, 0)}, 0)
-    z = (z:reshape{B, T // 3, 3, d_in} * keep):reshape{B, T, d_in}
-    local h = z:matmul(iclc.concat(ws, 1), {tb = true})                                  -- (B, T, D)
-    return (h:reshape{B, T // 3, 3, D} + iclc.concat(bs, 0)):reshape{B, T, D}
-end
-
--- Read-out: (B, T, D) -> (B, T, d_out), Linear(D -> d_out); cot_io: [Linear(D -> k) | Linear(D -> 1)].
-local function read_out(h, cfg, shape)
-    if shape.task ~= "cot_io" then return nn.linear(h, "read_out", shape.d_out) end
-    local _, k = cot_dims(shape)
-    return iclc.concat({nn.linear(h, "read_out.s", k), nn.linear(h, "read_out.y", 1)}, 2)
-end
+local function read_in(cfg, shape) return nn.read_in(shape, cfg.D) end
+local function read_out(h, cfg, shape) return nn.read_out(h, shape) end
 
 -- GPT-2's position table rows: 2 * n_positions (interleaved x/y tokens), 3 * n_positions for cot_io.
 local function gpt2_positions(cfg, shape)
@@ -105,7 +71,7 @@ local function mixer_stack(h, cfg, shape, kinds, n_layer)
         elseif kind == "4" then
             mixer = function(x, p) return nn.s4(x, p .. ".s4", mixer_opt) end
         else
-            mixer = function(x, p) return nn.causal_self_attention(x, p, cfg.hybrid_heads or 8) end
+            mixer = function(x, p) return nn.causal_self_attention(x, p, {heads = cfg.hybrid_heads or 8}) end
         end
         h = nn.residual(h, "backbone.layers." .. (i - 1), mixer)
     end

@@ -124,12 +124,13 @@ function nn.gpt2_attention(x, prefix, heads, n_layer)
 end
 
 -- The hybrids' attention mixer (CausalSelfAttention of the vendored mamba): c_attn Linear(D -> 3D) and
--- c_proj Linear(D -> D), torch default weights U(+-1/sqrt(D)), biases 0 (init pass), H = 8 by default.
-function nn.causal_self_attention(x, prefix, heads)
+-- c_proj Linear(D -> D), torch default weights U(+-1/sqrt(D)), biases 0 (init pass), opt.heads (8).
+function nn.causal_self_attention(x, prefix, opt)
     local D = last_dim(x)
     local zero = iclc.init.zeros()
     local qkv = nn.linear(x, join(prefix, "c_attn"), 3 * D, {bias_init = zero})
-    local o = nn.causal_attention(qkv:slice(2, 0, D), qkv:slice(2, D, 2 * D), qkv:slice(2, 2 * D, 3 * D), heads or 8)
+    local heads = (opt or {}).heads or 8
+    local o = nn.causal_attention(qkv:slice(2, 0, D), qkv:slice(2, D, 2 * D), qkv:slice(2, 2 * D, 3 * D), heads)
     return nn.linear(o, join(prefix, "c_proj"), D, {bias_init = zero})
 end
 
@@ -272,6 +273,45 @@ function nn.s4_mamba(x, prefix, opt)
     end
     y = y * xz:slice(2, E, 2 * E)
     return nn.linear(y, p("out_proj"), D, {bias = false, init = nn.torch_uniform(E, 1 / math.sqrt(opt.n_layer or 1))})
+end
+
+---------------------------------------------------------------------------------------------------
+-- Read-in and read-out of the ICL prompts (models.md section 1, tasks.md)
+
+-- cot_io tokens hold x, s and y in disjoint channel slices (d + k + 1 wide); the model predicts
+-- [s_hat (k) | y_hat (1)] at every position (d_out = k + 1).
+local function cot_dims(shape)
+    local k = shape.k or (shape.d_out - 1)
+    return shape.d or (shape.d_in - k - 1), k
+end
+
+-- The prompt input "tokens" (B, T, d_in) read in to (B, T, D): Linear(d_in -> D), torch default init.
+-- cot_io has one read-in per token type (Li et al.): x via Linear(d -> D), s via Linear(k -> D),
+-- y via Linear(1 -> D), written as one (D, d+k+1) matrix on the token masked to its type's slice
+-- (type = position mod 3) plus the type's bias.
+function nn.read_in(shape, D)
+    local B, T, d_in = shape.B, shape.T, shape.d_in
+    local z = iclc.input("tokens", {B, T, d_in})
+    if shape.task ~= "cot_io" then return nn.linear(z, "read_in", D) end
+    local d, k = cot_dims(shape)
+    if T % 3 ~= 0 then error("cot_io: tokens per prompt must be a multiple of 3, got " .. T, 2) end
+    local parts, ws, bs = {{"x", d}, {"s", k}, {"y", 1}}, {}, {}
+    for i, part in ipairs(parts) do
+        ws[i] = iclc.param("read_in." .. part[1] .. ".weight", {D, part[2]}, nn.torch_uniform(part[2]))
+        bs[i] = iclc.param("read_in." .. part[1] .. ".bias", {D}, nn.torch_uniform(part[2])):reshape{1, D}
+    end
+    local keep = iclc.concat({iclc.const(1, {1, d}):pad(1, 0, k + 1), iclc.const(1, {1, k}):pad(1, d, 1),
+                              iclc.const(1, {1, 1}):pad(1, d + k, 0)}, 0)            -- (3, d_in) 0/1
+    z = (z:reshape{B, T // 3, 3, d_in} * keep):reshape{B, T, d_in}
+    local h = z:matmul(iclc.concat(ws, 1), {tb = true})                                  -- (B, T, D)
+    return (h:reshape{B, T // 3, 3, D} + iclc.concat(bs, 0)):reshape{B, T, D}
+end
+
+-- Read-out (B, T, D) -> (B, T, d_out): Linear(D -> d_out); cot_io: [Linear(D -> k) | Linear(D -> 1)].
+function nn.read_out(h, shape)
+    if shape.task ~= "cot_io" then return nn.linear(h, "read_out", shape.d_out) end
+    local _, k = cot_dims(shape)
+    return iclc.concat({nn.linear(h, "read_out.s", k), nn.linear(h, "read_out.y", 1)}, 2)
 end
 
 ---------------------------------------------------------------------------------------------------
