@@ -28,13 +28,19 @@ local function flag(v, default)
 end
 
 -- Number of GPT-2 blocks of the transformers.
+local function set(v) return v ~= nil and v ~= 0 end
+local function count(v)
+    local n = math.tointeger(tonumber(v))
+    if not n or n < 1 then error("config needs a positive integer `layers` or `n_layer`, got " .. tostring(v), 3) end
+    return n
+end
 local function gpt2_layers(cfg)
-    return math.tointeger(cfg.n_layer or cfg.layers) or error("config needs an integer `layers` or `n_layer`", 0)
+    return count(set(cfg.n_layer) and cfg.n_layer or cfg.layers)
 end
 
 -- The code's n_layer of the mixer models (single mixer blocks).
 local function mixer_layers(cfg)
-    return math.tointeger(cfg.n_layer or 2 * cfg.layers) or error("config needs an integer `layers` or `n_layer`", 0)
+    return count(set(cfg.n_layer) and cfg.n_layer or 2 * (tonumber(cfg.layers) or 0))
 end
 
 local function read_in(cfg, shape) return nn.read_in(shape, cfg.D) end
@@ -61,6 +67,7 @@ end
 -- ("M" Mamba, "S" S4-Mamba, "4" S4, "A" attention), then backbone.norm_f.
 local function mixer_stack(h, cfg, shape, kinds, n_layer)
     local mixer_opt = {n_layer = n_layer, d_state = cfg.d_state, d_conv = cfg.d_conv, expand = cfg.expand,
+                       heads = cfg.hybrid_heads,
                        dropout = flag(cfg.train, true) and flag(shape.train, true) and tonumber(cfg.dropout) or 0}
     for i, kind in ipairs(kinds) do
         local mixer
@@ -71,7 +78,7 @@ local function mixer_stack(h, cfg, shape, kinds, n_layer)
         elseif kind == "4" then
             mixer = function(x, p) return nn.s4(x, p .. ".s4", mixer_opt) end
         else
-            mixer = function(x, p) return nn.causal_self_attention(x, p, {heads = cfg.hybrid_heads or 8}) end
+            mixer = function(x, p) return nn.causal_self_attention(x, p, mixer_opt) end
         end
         h = nn.residual(h, "backbone.layers." .. (i - 1), mixer)
     end
@@ -92,7 +99,7 @@ end
 function M.transformer(cfg, shape)
     local h = read_in(cfg, shape)
     if flag(cfg.pe, true) then
-        h = nn.add_positions(h, "backbone.wpe.weight", gpt2_positions(cfg, shape), 0.02)
+        h = nn.add_positions(h, "backbone.wpe.weight", gpt2_positions(cfg, shape), 0.02, "n_positions")
     end
     return read_out(gpt2_stack(h, cfg, 0), cfg, shape)
 end
@@ -126,7 +133,8 @@ end
 -- (pe_rows overrides) initialised N(0, 1).
 function M.standard_hybrid(cfg, shape)
     local n = mixer_layers(cfg)
-    local h = nn.add_positions(read_in(cfg, shape), "pos_embed.weight", cfg.pe_rows or cfg.n_positions, 1.0)
+    local h = nn.add_positions(read_in(cfg, shape), "pos_embed.weight",
+                                 set(cfg.pe_rows) and cfg.pe_rows or cfg.n_positions, 1.0, "n_positions or pe_rows")
     return read_out(mixer_stack(h, cfg, shape, blocks(n, "A", "M"), n), cfg, shape)
 end
 
@@ -166,11 +174,14 @@ M.model_names = {"transformer", "transformer_nope", "mamba", "s4", "s4_mamba", "
 --   dropout      S4-Mamba channel dropout in training (0.1); train = 0 builds the evaluation graph
 --   lr, clip     the yaml's learning rate and gradient clipping (for the trainer)
 --   task         the task the config was written for
+-- Every config carries every key (--set only overrides existing keys); n_layer = 0 and pe_rows = 0
+-- mean "derive from layers" and "n_positions".
+local defaults = {n_layer = 0, n_positions = 101, pe = 1, pe_rows = 0, hybrid_heads = 8, d_state = 16, d_conv = 4,
+                  expand = 2, dropout = 0.1, train = 1, lr = 1e-4, clip = 10, task = "linear_regression"}
 local function cfg(t)
-    t.n_positions = t.n_positions or 101
-    t.dropout = t.dropout or 0.1
-    t.lr = t.lr or 1e-4
-    t.clip = t.clip or 10
+    for k, v in pairs(defaults) do
+        if t[k] == nil then t[k] = v end
+    end
     return t
 end
 

@@ -135,11 +135,12 @@ function nn.causal_self_attention(x, prefix, opt)
 end
 
 -- Learned absolute positions: x (B, L, D) + P[0..L-1], P (rows, D) ~ N(0, std^2).
-function nn.add_positions(x, name, rows, std)
+-- hint names the config key that sets rows (for the error message).
+function nn.add_positions(x, name, rows, std, hint)
     local B, L, D = table.unpack(x.shape)
     if L > rows then
-        error(string.format("%s: the prompt has %d tokens but the position table holds %d (raise n_positions)",
-                            name, L, rows), 2)
+        error(string.format("%s: the prompt has %d tokens but the position table holds %d (raise %s)",
+                            name, L, rows, hint or "the table size"), 2)
     end
     local P = iclc.param(name, {rows, D}, iclc.init.normal(std))
     return x + P:slice(0, 0, L)
