@@ -234,7 +234,23 @@ static void test_dropout(void) {
     }
 }
 
+/* The user's hybrid of docs/models.md, from its own file with the built-in configs. */
+static void test_user_hybrid(void) {
+    char err[1024] = "";
+    fe_shape sh;
+    fe_model *m = NULL;
+    if (fe_task_shape("linear_regression", 64, &sh, err, sizeof err))
+        m = fe_build(&(fe_options){.model = ICLC_SOURCE_DIR "/tests/lua/user_hybrid.lua:mamba_attn", .config = "tiny",
+                                   .shape = sh},
+                     err, sizeof err);
+    if (!m) diag("%s", err);
+    /* tiny: D 64, 6 blocks = 4 Mamba (32768 each) + 2 attention (16768 each), read-in 1344, norm_f 128, read-out 65 */
+    is_int(m ? m->nparams : -1, 166145, "user hybrid tests/lua/user_hybrid.lua:mamba_attn builds with 166145 parameters");
+    fe_model_free(m);
+}
+
 int main(void) {
+    test_user_hybrid();
     test_dropout();
     test_counts();
     test_errors();
