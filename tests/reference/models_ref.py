@@ -10,7 +10,7 @@ initialisers, runs the forward pass and writes the prediction (B, T, d_out) as t
 
   models_ref.py forward --model mamba --n-layer 2 --weights w.safetensors --inputs in.safetensors \
                         --out ref.safetensors [--heads 2] [--task linear_regression]
-  models_ref.py initcheck --model mamba --n-layer 2 --weights w.safetensors
+  models_ref.py initcheck --model mamba --n-layer 2 --weights w.safetensors   (forward --check-init: both)
   models_ref.py compare a.safetensors b.safetensors --rtol 1e-5   (exit 1 when they differ)
   models_ref.py tokens --shape 2,10,5 --seed 3 --out in.safetensors   (random N(0,1) tokens)
   models_ref.py count --model mamba --n-layer 4 --D 128 --d-in 20 ... (parameter count from the formulas)
@@ -483,6 +483,7 @@ def main():
     ap.add_argument("--input-name", default="tokens")
     ap.add_argument("--out")
     ap.add_argument("--rtol", type=float, default=1e-5)
+    ap.add_argument("--check-init", action="store_true", help="forward: also check the initial values")
     ap.add_argument("--shape")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--D", type=int)
@@ -515,14 +516,15 @@ def main():
     D, d_in, d_out, rows = shapes_from_weights(W, a.task)
     spec = build_spec(a.model, a.n_layer, D, d_in, d_out, rows, a.task)
     bad = check_names(spec, W)
-    if a.cmd == "initcheck":
+    if a.cmd == "initcheck" or a.check_init:
         bad += check_init(spec, W)
     for b in bad:
         print(b)
     if bad:
         return 1
-    if a.cmd == "initcheck":
+    if a.cmd == "initcheck" or a.check_init:
         print(f"{len(spec.p)} parameters, {sum(w.size for w in W.values())} values: names, shapes, inits ok")
+    if a.cmd == "initcheck":
         return 0
     z = st_read(a.inputs)[a.input_name]
     y = forward(a.model, a.n_layer, W, z, a.heads, a.task)
