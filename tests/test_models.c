@@ -248,7 +248,40 @@ static void test_user_hybrid(void) {
     fe_model_free(m);
 }
 
+/* Every model of the catalog with every config builds on the config's own task (tiny, small, standard:
+ * linear regression), and describe() states the layer counting. */
+static void test_catalog(void) {
+    char err[1024] = "";
+    fe_catalog *c = fe_catalog_load(NULL, NULL, err, sizeof err);
+    if (!c) {
+        diag("%s", err);
+        ok(0, "the built-in catalog loads");
+        return;
+    }
+    ok(c->nmodels == 9 && c->nconfigs == 13, "catalog: 9 models, 13 configs (got %d, %d)", c->nmodels, c->nconfigs);
+    int built = 0, total = 0, described = 0;
+    for (int j = 0; j < c->nconfigs; j++) {
+        const char *task = c->configs[j];
+        fe_shape sh;
+        if (strcmp(task, "retrieval") == 0) task = "mqar";
+        if (!fe_task_shape(task, 64, &sh, err, sizeof err)) task = "linear_regression";
+        for (int i = 0; i < c->nmodels; i++) {
+            fe_model *m = build(c->models[i], c->configs[j], task, 64, NULL, err, sizeof err);
+            total++;
+            if (m) built++;
+            else diag("%s %s on %s: %s", c->models[i], c->configs[j], task, err);
+            fe_model_free(m);
+            const char *d = c->describe ? c->describe[i * c->nconfigs + j] : NULL;
+            if (d && (strstr(d, "GPT-2 blocks") || strstr(d, "1 layer = 2 blocks") || strstr(d, "n_layer"))) described++;
+        }
+    }
+    is_int(built, total, "every model x config builds on its task (%d of %d)", built, total);
+    is_int(described, total, "describe() states the layer counting for every model x config");
+    fe_catalog_free(c);
+}
+
 int main(void) {
+    test_catalog();
     test_user_hybrid();
     test_dropout();
     test_counts();
