@@ -209,37 +209,23 @@ M.config_names = {"tiny", "small", "standard", "linear_regression", "sparse_line
                   "relu_2nn_regression", "decision_tree", "ortho_outlier_regression", "many_outlier_regression",
                   "sparse_parity", "retrieval", "mqar", "cot_io"}
 
-local blurb = {
-    transformer = "GPT-2 backbone, learned positions (2 x n_positions rows), layers GPT-2 blocks (attention + MLP)",
-    transformer_nope = "GPT-2 backbone without positional encoding",
-    mamba = "2 x layers Mamba blocks (code n_layer), pre-LN residual, no MLP",
-    s4 = "2 x layers S4 blocks (S4D kernel, GELU, GLU)",
-    s4_mamba = "2 x layers S4-Mamba blocks (Mamba with S4D in place of S6; channel dropout 0.1 in training)",
-    standard_hybrid = "2 x layers blocks A M A M ..., learned positions (n_positions rows, N(0,1))",
-    mambaformer = "Mamba block then 2 x layers blocks A M A M ... (n_layer + 1 blocks), no positions",
-    transformer_mamba = "one Mamba block then layers GPT-2 blocks, no positions",
-    mamba_hybrid = "2 x layers Mamba blocks, the middle two replaced by attention + Mamba, no positions",
-}
-
--- One line for `iclc models`: what the model is and how its layers are counted.
+-- One line for `iclc models`: the blocks the config builds and how they are counted.
 function M.describe(model, config)
-    local c = M.configs[config] or {}
-    local what = blurb[model] or model
-    local count = ""
-    if c.layers then
-        local L = c.layers
-        if model == "transformer" or model == "transformer_nope" then
-            count = string.format("%d GPT-2 blocks (= %d blocks in the paper's counting)", L, 2 * L)
-        elseif model == "mambaformer" then
-            count = string.format("n_layer %d -> %d blocks", 2 * L, 2 * L + 1)
-        elseif model == "transformer_mamba" then
-            count = string.format("1 Mamba + %d GPT-2 blocks", L)
-        else
-            count = string.format("n_layer %d mixer blocks (1 layer = 2 blocks)", 2 * L)
-        end
-        count = string.format("; D %d, %s", c.D, count)
-    end
-    return what .. count
+    local c = M.configs[config]
+    if not c then return model end
+    local L, n = c.layers, 2 * c.layers
+    local what = ({
+        transformer = string.format("%d GPT-2 blocks (attention + MLP) = %d blocks in the paper's counting", L, n),
+        transformer_nope = string.format("%d GPT-2 blocks, no positions (= %d paper blocks)", L, n),
+        mamba = string.format("%d Mamba blocks (code n_layer %d; 1 layer = 2 blocks)", n, n),
+        s4 = string.format("%d S4 blocks (code n_layer %d; 1 layer = 2 blocks)", n, n),
+        s4_mamba = string.format("%d S4-Mamba blocks (code n_layer %d; 1 layer = 2 blocks)", n, n),
+        standard_hybrid = string.format("%d blocks A M A M.. + positions (code n_layer %d; 1 layer = 2 blocks)", n, n),
+        mambaformer = string.format("%d blocks M A M.. (code n_layer %d + 1; 1 layer = 2 blocks)", n + 1, n),
+        transformer_mamba = string.format("1 Mamba + %d GPT-2 blocks, no positions", L),
+        mamba_hybrid = string.format("%d Mamba blocks, middle two -> A M (code n_layer %d; 1 layer = 2 blocks)", n, n),
+    })[model] or model
+    return string.format("D %d, %s", c.D, what)
 end
 
 return M
