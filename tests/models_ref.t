@@ -29,8 +29,9 @@ while IFS='|' read -r task shape models; do
         if ! $ICLC graph $args --init-out "$w" >/dev/null 2>"$TMP/err"; then
             head -3 "$TMP/err" | sed 's/^/# /'; check 1 "$task $m: iclc writes its initial weights"; continue
         fi
-        $REF initcheck --model "$m" --n-layer "$nl" --task "$task" --weights "$w" | sed 's/^/# /'
-        check $? "$task $m: parameter names, shapes and initial values follow the reference"
+        $REF initcheck --model "$m" --n-layer "$nl" --task "$task" --weights "$w" >"$TMP/log"
+        st=$?; sed 's/^/# /' "$TMP/log"
+        check $st "$task $m: parameter names, shapes and initial values follow the reference"
         $REF tokens --shape "$shape" --seed $n --out "$in"
         if ! $ICLC graph $args --weights "$w" --inputs "$in" --out "$out" >/dev/null 2>"$TMP/err"; then
             head -3 "$TMP/err" | sed 's/^/# /'; check 1 "$task $m: iclc runs the graph"; continue
