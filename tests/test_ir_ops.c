@@ -825,6 +825,16 @@ static void test_interp_errors(void) {
     is_str(err, "interp: value of %1 (exp) has the wrong shape", "... with a message");
     v->t[1].shape = SH(2, 3);
     ok(ir_interp(g, v, NULL, err, sizeof err), "NULL options mean double mode");
+    g->args[g->nodes[1].in_off] = 1;
+    ok(!ir_interp(g, v, NULL, err, sizeof err), "an unverified graph with a self reference is refused");
+    is_str(err, "interp: input 0 of %1 (exp) is %1, not an earlier node", "... with a message");
+    g->args[g->nodes[1].in_off] = 0;
+    g->nodes[1].op = OP_COUNT;
+    ok(!ir_interp(g, v, NULL, err, sizeof err), "an unknown op is refused");
+    char want[64];
+    snprintf(want, sizeof want, "interp: %%1 has unknown op %d", OP_COUNT);
+    is_str(err, want, "... with a message");
+    g->nodes[1].op = OP_exp;
     ir_values_free(v);
     /* a variadic op with more inputs than the interpreter's small buffer */
     ir_id xs[12];
