@@ -550,6 +550,8 @@ static void test_reference(void) {
         {"rmax [3,4,5] axis 1", OP_rmax, 1, {SH(3, 4, 5)}, {.axis = 1}, NULL, ref_reduce},
         {"rmax [3,4,5] axis -1", OP_rmax, 1, {SH(3, 4, 5)}, {.axis = -1}, NULL, ref_reduce},
         {"rmax [6] axis 0", OP_rmax, 1, {SH(6)}, {.axis = 0}, NULL, ref_reduce},
+        {"rmax [0,3] axis 1 (empty result)", OP_rmax, 1, {SH(0, 3)}, {.axis = 1}, NULL, ref_reduce},
+        {"mean [3,0] axis 0 (empty result)", OP_mean, 1, {SH(3, 0)}, {.axis = 0}, NULL, ref_reduce},
         {"mean [3,4,5] axis 2", OP_mean, 1, {SH(3, 4, 5)}, {.axis = 2}, NULL, ref_reduce},
         {"mean [3,4,5] axis -2", OP_mean, 1, {SH(3, 4, 5)}, {.axis = -2}, NULL, ref_reduce},
         {"mean [2,1,1,2,1,3] axis 3", OP_mean, 1, {SH(2, 1, 1, 2, 1, 3)}, {.axis = 3}, NULL, ref_reduce},
@@ -626,6 +628,8 @@ static void test_reference(void) {
          {.axis = -3, .reverse = true}, NULL, ref_scan},
         {"cscan [2,3,2,2] axis 2 reverse", OP_cscan, 3, {SH(2, 3, 2, 2), SH(2, 3, 2, 2), SH(2, 3, 1, 2)},
          {.axis = 2, .reverse = true}, NULL, ref_scan},
+        {"cscan [0,3,2] axis 1 (empty)", OP_cscan, 3, {SH(0, 3, 2), SH(0, 3, 2), SH(0, 1, 2)}, {.axis = 1}, NULL, ref_scan},
+        {"cscan [2,0,2] axis 1 (T=0)", OP_cscan, 3, {SH(2, 0, 2), SH(2, 0, 2), SH(2, 1, 2)}, {.axis = 1}, NULL, ref_scan},
         {"cscan [2,3,2,2] axis -3", OP_cscan, 3, {SH(2, 3, 2, 2), SH(2, 3, 2, 2), SH(2, 1, 2, 2)}, {.axis = -3}, NULL,
          ref_scan},
     };
