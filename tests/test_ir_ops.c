@@ -35,6 +35,15 @@ static void check_f32(const ir_tensor *f, const ir_tensor *d, double tol, const 
     th_close(f->data, d->data, n, tol, "%s: round_f32 agrees with double", name);
 }
 
+/* Every graph the tables build must verify, and its clone must verify with the same hash. Prints a
+ * line only on failure (the tables would otherwise double their output). */
+static void check_graph(ir_graph *g, const char *name) {
+    if (!ir_verify(g)) ok(0, "%s: the graph verifies: %s", name, ir_error(g));
+    ir_graph *c = ir_graph_clone(g);
+    if (!c || !ir_verify(c) || ir_graph_hash(c) != ir_graph_hash(g)) ok(0, "%s: the clone verifies with the same hash", name);
+    ir_graph_free(c);
+}
+
 /* ---- 1. hand-computed cases ---- */
 
 typedef struct hand_case {
@@ -58,6 +67,7 @@ static void run_hand(const hand_case *c) {
         ir_graph_free(g);
         return;
     }
+    check_graph(g, c->name);
     char a[96], b[96];
     is_str(th_type(g->nodes[y].shape, a), th_type(c->out, b), "%s: shape", c->name);
     for (int r = 0; r < 2; r++) {
@@ -230,6 +240,7 @@ static void run_ew(const ew_case *c, int nin, const ir_shape *in, uint64_t *rng)
         ir_graph_free(g);
         return;
     }
+    check_graph(g, name);
     ir_shape out = in[0];
     for (int k = 1; k < nin; k++) out = ref_bshape(out, in[k]);
     is_str(th_type(g->nodes[y].shape, t[0]), th_type(out, t[1]), "%s: shape", name);
@@ -515,6 +526,7 @@ static void run_ref(const ref_case *c, uint64_t *rng) {
         x[k] = malloc((size_t)(n ? n : 1) * sizeof(double));
         th_fill(x[k], n, rng, -1.2, 1.2);
     }
+    check_graph(g, c->name);
     ir_shape out = c->ref(c, x, want);
     char a[96], b[96];
     is_str(th_type(g->nodes[y].shape, a), th_type(out, b), "%s: shape", c->name);
