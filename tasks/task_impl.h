@@ -7,8 +7,8 @@
 
 /* Hot loops get an AVX2 clone chosen at load time. The clones run the same IEEE operations in
  * the same order (ISO C mode: no FMA contraction; no reassociation), so results are identical. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define TASK_CLONES __attribute__((target_clones("avx2", "default")))
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && !defined(TASK_NO_CLONES)
+#define TASK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define TASK_CLONES
 #endif
