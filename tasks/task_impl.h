@@ -80,6 +80,7 @@ typedef struct task_desc {
     /* Checks task-specific constraints between parameters (ranges are checked by task.c). */
     bool (*check)(const task *t, task_error *err);
     void (*shape)(const task *t, int64_t N, task_shape *sh);
+    task_train_defaults train;
     /* Writes one prompt of state st laid out with N points. */
     void (*sample)(const task *t, task_state st, const task_rng *r, int64_t N, const task_prompt *out);
 } task_desc;
