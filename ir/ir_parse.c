@@ -68,7 +68,8 @@ static const char *describe(const char *at, char *buf, size_t len) {
     if (*at == '\0') return "end of input";
     if (*at == '\n' || *at == '#') return "end of line";
     size_t n = 1;
-    if (is_word_char(*at) || *at == '%') {
+    if (*at == '\\' && at[1] && at[1] != '\n') n = 2;
+    else if (is_word_char(*at) || *at == '%') {
         while (n < 24 && is_word_char(at[n])) n++;
     } else if (*at == '"') {
         while (n < 24 && at[n] && at[n] != '\n' && at[n] != '"') n++;
