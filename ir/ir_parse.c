@@ -314,13 +314,15 @@ static int edit_distance(const char *a, const char *b) {
     return row[lb];
 }
 
-/* "unknown op" with the nearest valid names (edit distance <= 2). */
+/* "unknown op" with the nearest valid names: up to 4, within edit distance max(1, len/3). */
 static void fail_unknown_op(parser *P, const char *at, const char *name) {
     char near[256] = "";
     size_t n = 0;
-    for (int d = 0; d <= 2; d++)
+    int most = (int)strlen(name) / 3, shown = 0;
+    if (most < 1) most = 1;
+    for (int d = 0; d <= most; d++)
         for (int i = 0; i < OP_COUNT; i++)
-            if (edit_distance(name, ir_ops[i].name) == d && n + 24 < sizeof near)
+            if (edit_distance(name, ir_ops[i].name) == d && shown++ < 4)
                 n += (size_t)snprintf(near + n, sizeof near - n, "%s%s", n ? ", " : "", ir_ops[i].name);
     char buf[128];
     if (n) fail_at(P, at, "expected an op name, got %s (did you mean %s?)", describe(at, buf, sizeof buf), near);
@@ -472,6 +474,11 @@ static bool parse_attrs(parser *P, ir_op op, ir_attrs *a, int *perm_count, const
     uint32_t seen = 0, mask = ir_ops[op].attrs;
     char list[256];
     skip_ws(P);
+    if (*P->p == '{' && !mask) {
+        char what[64];
+        snprintf(what, sizeof what, "':' (%s takes no attributes)", ir_ops[op].name);
+        return expected(P, P->p, what);
+    }
     if (*P->p == '{') {
         P->p++;
         for (;;) {
@@ -482,12 +489,8 @@ static bool parse_attrs(parser *P, ir_op op, ir_attrs *a, int *perm_count, const
             while (id < ATTR_COUNT && strcmp(ir_attr_table[id].name, word) != 0) id++;
             if (id == ATTR_COUNT || !(mask & (1u << id))) {
                 char buf[128];
-                if (mask)
-                    fail_at(P, at, "expected an attribute of %s (%s), got %s", ir_ops[op].name,
-                            attr_list(op, list, sizeof list), describe(at, buf, sizeof buf));
-                else
-                    fail_at(P, at, "expected ':' (%s takes no attributes), got %s", ir_ops[op].name,
-                            describe(at, buf, sizeof buf));
+                fail_at(P, at, "expected an attribute of %s (%s), got %s", ir_ops[op].name,
+                        attr_list(op, list, sizeof list), describe(at, buf, sizeof buf));
                 return false;
             }
             if (seen & (1u << id)) {
@@ -509,7 +512,7 @@ static bool parse_attrs(parser *P, ir_op op, ir_attrs *a, int *perm_count, const
             char what[320];
             snprintf(what, sizeof what, "attribute %s= (%s needs %s)", ir_attr_table[id].name, ir_ops[op].name,
                      attr_list(op, list, sizeof list));
-            return expected(P, seen ? P->p - 1 : P->p, what);
+            return expected(P, P->p, what);
         }
     return true;
 }
