@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define IR_DIR ICLC_SOURCE_DIR "/tests/ir"
-#define FUZZ_ITERS 4000
+#define FUZZ_ITERS 20000 /* ICLC_FUZZ_ITERS=N overrides (for long runs by hand) */
 
 #define SH(...) ir_shape_of((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
 
@@ -386,12 +386,13 @@ static void test_fuzz(char **texts, int ntexts) {
                                       "\"", "\\", "\n",  "#",   "-",   "1e999", "-0", "(",  ")",     "|",
                                       " ",  "f32[", "nan", "inf", "\\x", "axis=", "0",  "17", "true", "9999999999999"};
     uint64_t state = 0x5eed;
+    int iters = getenv("ICLC_FUZZ_ITERS") ? atoi(getenv("ICLC_FUZZ_ITERS")) : FUZZ_ITERS;
     int parsed = 0, canonical = 0, bad_prefix = 0;
     if (!ntexts) {
         skip(1, "no texts");
         return;
     }
-    for (int it = 0; it < FUZZ_ITERS; it++) {
+    for (int it = 0; it < iters; it++) {
         const char *src = texts[it % ntexts];
         size_t len = strlen(src);
         char *t = malloc(len * 2 + 64);
@@ -448,7 +449,7 @@ static void test_fuzz(char **texts, int ntexts) {
         }
         free(t);
     }
-    ok(1, "%d mutated inputs, no crash (%d parsed)", FUZZ_ITERS, parsed);
+    ok(1, "%d mutated inputs, no crash (%d parsed)", iters, parsed);
     is_int(canonical, parsed, "every mutated input that parses round-trips and verifies");
     is_int(bad_prefix, 0, "every error starts with file:");
 }
