@@ -603,11 +603,13 @@ static bool parse_node(parser *P) {
     }
     ir_attrs a = {0};
     int perm_count = -1;
-    const char *attrs_at = P->p;
+    skip_ws(P);
+    bool braces = *P->p == '{';
     if (!parse_attrs(P, op, &a, &perm_count, &name_at)) return false;
     ir_shape declared;
-    const char *what = attrs_at != P->p ? "':'" : ir_ops[op].attrs ? "',', '{' or ':'" : "',' or ':'";
-    if (nin == 0) what = ir_ops[op].attrs ? "an operand, '{' or ':'" : "an operand or ':'";
+    /* what could have stood where the ':' was expected */
+    const char *what = braces ? "':'" : ir_ops[op].attrs ? "',', '{' or ':'" : "',' or ':'";
+    if (!braces && nin == 0) what = ir_ops[op].attrs ? "an operand, '{' or ':'" : "an operand or ':'";
     if (!parse_type(P, &declared, &type_at, what)) return false;
     ir_loc loc;
     if (!parse_loc(P, &loc) || !end_line(P, "loc(\"file\":line) or the end of the line")) return false;
