@@ -556,8 +556,8 @@ static bool parse_loc(parser *P, ir_loc *loc) {
     loc->file = intern_str(P);
     if (!loc->file || !expect_char(P, ':', "':'")) return false;
     const char *at = P->p;
-    if (!parse_int(P, &line, false, "a line number")) return false;
-    if (line > INT_MAX) {
+    if (!parse_int(P, &line, true, "a line number")) return false;
+    if (line > INT_MAX || line < INT_MIN) {
         fail_at(P, at, "line number %" PRId64 " is out of range", line);
         return false;
     }
