@@ -422,9 +422,10 @@ static bool parse_init(parser *P, ir_init *out) {
     return true;
 }
 
-/* perm=[i, ...]: at most IR_MAX_RANK integers. */
-static bool parse_perm(parser *P, ir_attrs *a, int *count) {
-    if (!expect_char(P, '[', "'['")) return false;
+/* The rest of "[i, ...]" after its '[': at most IR_MAX_RANK integers into vals. `what` names one integer,
+ * `list` and `unit` the list and its entries ("perm", "entries"). */
+static bool parse_int_list(parser *P, int64_t *vals, int *count, bool allow_neg, const char *what, const char *list,
+                           const char *unit) {
     *count = 0;
     skip_ws(P);
     if (*P->p == ']') {
@@ -434,10 +435,10 @@ static bool parse_perm(parser *P, ir_attrs *a, int *count) {
     for (;;) {
         skip_ws(P);
         if (*count == IR_MAX_RANK) {
-            fail_at(P, P->p, "perm has more than %d entries", IR_MAX_RANK);
+            fail_at(P, P->p, "%s has more than %d %s", list, IR_MAX_RANK, unit);
             return false;
         }
-        if (!parse_int(P, &a->perm[(*count)++], true, "an integer")) return false;
+        if (!parse_int(P, &vals[(*count)++], allow_neg, what)) return false;
         skip_ws(P);
         if (*P->p == ']') break;
         if (!expect_char(P, ',', "',' or ']'")) return false;
@@ -456,7 +457,8 @@ static bool parse_attr_value(parser *P, int id, ir_attrs *a, int *perm_count) {
     case ATTR_INIT: return parse_init(P, &a->init);
     case ATTR_F64: return parse_number(P, &a->value, false, "a number");
     case ATTR_INT: return parse_int(P, int_field(a, id), true, "an integer");
-    case ATTR_PERM: return parse_perm(P, a, perm_count);
+    case ATTR_PERM:
+        return expect_char(P, '[', "'['") && parse_int_list(P, a->perm, perm_count, true, "an integer", "perm", "entries");
     case ATTR_BOOL: {
         char word[IDENT_MAX];
         const char *at;
@@ -526,24 +528,8 @@ static bool parse_type(parser *P, ir_shape *s, const char **at, const char *what
     if (*P->p != '[') return expected(P, P->p, "'[' right after the dtype");
     P->p++;
     *s = (ir_shape){0};
-    skip_ws(P);
-    if (*P->p == ']') {
-        P->p++;
-        return true;
-    }
-    for (;;) {
-        skip_ws(P);
-        if (s->rank == IR_MAX_RANK) {
-            fail_at(P, P->p, "a type has at most %d dimensions", IR_MAX_RANK);
-            return false;
-        }
-        if (!parse_int(P, &s->dim[s->rank++], false, "a dimension (an integer >= 0)")) return false;
-        skip_ws(P);
-        if (*P->p == ']') break;
-        if (!expect_char(P, ',', "',' or ']'")) return false;
-    }
-    P->p++;
-    return true;
+    return parse_int_list(P, s->dim, &s->rank, false, "a dimension (an integer >= 0)", "a type",
+                          "dimensions");
 }
 
 /* Optional loc("file":line) into *loc. */

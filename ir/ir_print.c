@@ -8,8 +8,9 @@
  *   output "y" = %4
  *
  * Attributes are named and listed in attrs.def order; an op's integer, number, string and initializer
- * attributes are always printed, boolean ones only when true. Numbers print with enough digits to read
- * back exactly, so print(parse(text)) == text for printed text. ir/ir_parse.c reads the same form. */
+ * attributes are always printed, boolean ones only when true. Numbers print in the shortest form that
+ * reads back exactly (data() values as f32), so print(parse(text)) == text for printed text.
+ * ir/ir_parse.c reads the same form; docs/ir.md has its grammar. */
 #include "ir/ir.h"
 
 #include <inttypes.h>

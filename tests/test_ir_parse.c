@@ -364,7 +364,7 @@ static void test_errors(void) {
         {"%0 = input {name=\"x\"} : f64[2]\n", "1:25", "expected a type (f32[dims]), got 'f64'"},
         {"%0 = input {name=\"x\"} : f32[2,-3]\n", "1:31", "expected a dimension (an integer >= 0), got '-3'"},
         {"%0 = input {name=\"x\"} : f32[2;3]\n", "1:30", "expected ',' or ']', got ';'"},
-        {"%0 = input {name=\"x\"} : f32[1,1,1,1,1,1,1]\n", "1:41", "a type has at most 6 dimensions"},
+        {"%0 = input {name=\"x\"} : f32[1,1,1,1,1,1,1]\n", "1:41", "a type has more than 6 dimensions"},
         {"%0 = input {name=\"x\"} : f32[99999999999999999999]\n", "1:29", "(out of the 64-bit integer range)"},
         {"%0 = input {name=\"x\"} : f32[1048576,1048576,2]\n", "1:6", "has more than 2^40 elements"},
         {"%0 = input {name=\"x\"} : f32[2]\n%1 = sum %0 {axis=99999999999999999999} : f32[1]\n", "2:19",
