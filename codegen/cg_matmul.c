@@ -321,17 +321,22 @@ static cg_error emit_micro(gen *g, const mk_shape *sh, LLVMValueRef *out) {
     mk_kloop(g, sh, a, bp, I(g, 0), kc, g->U, acc);
     if (g->U > 1) mk_kloop(g, sh, a, bp, kmain, kc, 1, acc);
 
-    /* store phase: switch on (load_c, last) */
+    /* store phase: switch on (load_c, last) over the combinations that can
+     * occur (one K block: just one, so the optimiser sees less code) */
+    int one_block = g->K <= g->KC, acc_c = g->d->accumulate;
     LLVMValueRef sel = add(g, mulc(g, LLVMBuildZExt(g->b, LLVMGetParam(fn, MK_LOADC), g->i64, ""), 2),
                            LLVMBuildZExt(g->b, LLVMGetParam(fn, MK_LAST), g->i64, ""));
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->c, fn, "done");
-    LLVMValueRef sw = LLVMBuildSwitch(g->b, sel, done, 4);
+    LLVMValueRef sw = NULL;
     cg_error e = cg_ok();
     for (int combo = 0; combo < 4 && !e.failed; combo++) {
+        int load_c = combo >> 1, last = combo & 1;
+        if ((acc_c && !load_c) || (one_block && (!last || load_c != acc_c))) continue;
         LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(g->c, fn, "st");
-        LLVMAddCase(sw, I(g, combo), bb);
+        if (!sw) sw = LLVMBuildSwitch(g->b, sel, bb, 4); /* the first possible combo is the default */
+        else LLVMAddCase(sw, I(g, combo), bb);
         LLVMPositionBuilderAtEnd(g->b, bb);
-        e = mk_store(g, sh, fn, acc, combo >> 1, combo & 1);
+        e = mk_store(g, sh, fn, acc, load_c, last);
         LLVMBuildBr(g->b, done);
     }
     LLVMMoveBasicBlockAfter(done, LLVMGetLastBasicBlock(fn));
