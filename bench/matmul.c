@@ -79,7 +79,7 @@ typedef struct run_ctx {
     void *scratch;
 } run_ctx;
 
-static void run_ours(run_ctx *r) { cg_matmul_run(r->fn, &r->info, r->A, r->B, r->C, r->scratch, NULL, 0, r->threads); }
+static void run_ours(run_ctx *r) { (void)cg_matmul_run(r->fn, &r->info, r->A, r->B, r->C, r->scratch, NULL, 0, r->threads); }
 
 static void run_blas(run_ctx *r) {
     const shape *s = r->sh;

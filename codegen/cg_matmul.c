@@ -637,6 +637,7 @@ cg_error cg_matmul_plan(const cg_cpu *cpu, const cg_matmul_desc *desc, const cg_
     info->scratch_bytes = (bp + ap) * 4;
     info->flops = 2.0 * (double)d.M * (double)d.N * (double)d.K * (double)batch_count(&d);
     info->sched = s;
+    info->n_extra_bufs = d.n_extra_bufs;
     return cg_ok();
 }
 
@@ -687,8 +688,15 @@ LLVMValueRef cg_mm_epi_load_tile(cg_mm_epilogue_ctx *ctx, LLVMValueRef x, int64_
     return cg_mm_epi_load_cols(ctx, cg_gep_f32(ctx->jit, ctx->b, x, off), v);
 }
 
-void cg_matmul_run(cg_kernel_fn fn, const cg_matmul_info *info, const float *A, const float *B, float *C,
-                   void *scratch, void **extra, int n_extra, int threads) {
+cg_error cg_matmul_run(cg_kernel_fn fn, const cg_matmul_info *info, const float *A, const float *B, float *C,
+                       void *scratch, void **extra, int n_extra, int threads) {
+    if (!fn || !A || !B || !C) return cg_errorf("cg_matmul_run: missing kernel or A/B/C buffer");
+    if (info->scratch_bytes > 0 && !scratch)
+        return cg_errorf("cg_matmul_run: the kernel needs %lld bytes of scratch per thread", (long long)info->scratch_bytes);
+    if (n_extra < info->n_extra_bufs || (info->n_extra_bufs > 0 && !extra))
+        return cg_errorf("cg_matmul_run: the epilogue needs %d extra buffers, got %d", info->n_extra_bufs, n_extra);
+    for (int i = 0; i < info->n_extra_bufs; i++)
+        if (!extra[i]) return cg_errorf("cg_matmul_run: extra buffer %d is NULL", i);
     if (threads <= 0) threads = omp_get_max_threads();
     if (threads > info->n_items) threads = (int)info->n_items;
     if (threads < 1) threads = 1;
@@ -704,4 +712,5 @@ void cg_matmul_run(cg_kernel_fn fn, const cg_matmul_info *info, const float *A, 
         int64_t lo = info->n_items * t / T, hi = info->n_items * (t + 1) / T;
         if (lo < hi) fn(lo, hi, bufs);
     }
+    return cg_ok();
 }

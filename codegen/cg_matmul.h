@@ -92,6 +92,7 @@ typedef struct cg_matmul_info {
     int64_t n_items;        /* parallel range of the kernel ABI: [0, n_items) */
     int64_t scratch_bytes;  /* per concurrent call */
     double flops;           /* 2·M·N·K·batch */
+    int n_extra_bufs;       /* epilogue buffers the kernel reads (bufs[4 ...]) */
     cg_matmul_sched sched;  /* the schedule actually used (defaults filled in) */
 } cg_matmul_info;
 
@@ -134,10 +135,12 @@ cg_error cg_matmul_emit(cg_jit *jit, LLVMModuleRef m, const char *name, const cg
                         const cg_matmul_sched *sched, cg_matmul_info *info);
 
 /* Runs a compiled kernel over its whole range on `threads` OpenMP threads
- * (<= 0: all), splitting the items evenly; scratch must hold
- * threads * info->scratch_bytes bytes (64-byte aligned) or be NULL when
- * scratch_bytes is 0. extra are the epilogue's buffers (may be NULL). */
-void cg_matmul_run(cg_kernel_fn fn, const cg_matmul_info *info, const float *A, const float *B, float *C,
-                   void *scratch, void **extra, int n_extra, int threads);
+ * (<= 0: all), splitting the items evenly (the reference for what an
+ * executor does with a matmul kernel); scratch must hold
+ * threads * info->scratch_bytes bytes (64-byte aligned; NULL is fine when
+ * scratch_bytes is 0); extra holds info->n_extra_bufs epilogue buffers.
+ * Missing buffers are reported, not dereferenced. */
+cg_error cg_matmul_run(cg_kernel_fn fn, const cg_matmul_info *info, const float *A, const float *B, float *C,
+                       void *scratch, void **extra, int n_extra, int threads);
 
 #endif

@@ -160,7 +160,8 @@ static void run_cases(cg_jit *jit, const char *tag, const tcase *cases, int n) {
             void *scratch = aligned_alloc(64, (size_t)(info[i].scratch_bytes * threads + 64));
             memcpy(C, C0, (size_t)p.c_size * 4);
             void *extra[1] = {bias};
-            cg_matmul_run((cg_kernel_fn)fn, &info[i], A, B, C, scratch, extra, 1, threads);
+            e = cg_matmul_run((cg_kernel_fn)fn, &info[i], A, B, C, scratch, extra, 1, threads);
+            if (e.failed) diag("%s", e.msg);
             double err = max_err(t, &p, A, B, C0, C, t->bias ? bias : NULL);
             const cg_matmul_sched *s = &info[i].sched;
             ok(err <= 1e-5, "%s %s: M=%lld N=%lld K=%lld ta=%d tb=%d acc=%d batch=%lld, %d thr, tile %dx%dx%d mc=%d kc=%d pa=%d pb=%d: err %.2g",
@@ -292,9 +293,13 @@ int main(void) {
             float *C0 = calloc((size_t)p.c_size, 4), *C = calloc((size_t)p.c_size, 4);
             fill(A, p.a_size, 11), fill(B, p.b_size, 12), fill(bias, t->N, 13);
             void *scratch = aligned_alloc(64, (size_t)info.scratch_bytes * 2 + 64), *extra[1] = {bias};
-            cg_matmul_run((cg_kernel_fn)fn, &info, A, B, C, scratch, extra, 1, 2);
+            e = cg_matmul_run((cg_kernel_fn)fn, &info, A, B, C, scratch, extra, 1, 2);
             double err = max_err(t, &p, A, B, C0, C, bias);
-            ok(err <= 1e-5, "warm-started kernel is correct: err %.2g", err);
+            ok(!e.failed && err <= 1e-5, "warm-started kernel is correct: err %.2g", err);
+            e = cg_matmul_run((cg_kernel_fn)fn, &info, A, B, C, NULL, extra, 1, 2);
+            ok(e.failed, "run without scratch is refused: %s", e.msg);
+            e = cg_matmul_run((cg_kernel_fn)fn, &info, A, B, C, scratch, NULL, 0, 2);
+            ok(e.failed, "run without the bias buffer is refused: %s", e.msg);
             free(A), free(B), free(bias), free(C0), free(C), free(scratch);
         }
         cg_blob_free(&obj);
