@@ -223,10 +223,11 @@ static void fn_attr(cg_jit *jit, LLVMValueRef fn, const char *k, const char *v) 
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, a);
 }
 
-/* Adds an enum attribute (by name) at index idx of fn. */
+/* Adds an enum attribute (by name) at index idx of fn; a name this LLVM does
+ * not know (e.g. nocapture after LLVM 21 replaced it) is skipped. */
 static void enum_attr(cg_jit *jit, LLVMValueRef fn, unsigned idx, const char *name) {
     unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
-    LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(jit->ctx, kind, 0));
+    if (kind) LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(jit->ctx, kind, 0));
 }
 
 void cg_jit_set_fn_attrs(cg_jit *jit, LLVMValueRef fn) {
