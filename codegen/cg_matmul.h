@@ -12,7 +12,9 @@
  * Batch dim d advances A, B, C by a_bstride[d], b_bstride[d], c_bstride[d]
  * elements; a stride of 0 broadcasts that operand over the dim (C's stride must
  * not be 0 for a dim larger than 1: that would be a reduction, which a caller
- * expresses by folding the dim into K instead).
+ * expresses by folding the dim into K instead). Conversely, splitting a long K
+ * across threads is a batch dim over K chunks writing partial C's that the
+ * caller sums afterwards.
  *
  * Algorithm (GotoBLAS-style, everything specialised to the constant shape):
  *   for each (batch, NC-column block) of the work items in [begin, end):
@@ -76,7 +78,8 @@ typedef struct cg_matmul_desc {
 typedef struct cg_matmul_sched {
     int vec;       /* floats per vector: 4, 8 or 16 (at most the CPU's widest) */
     int mr;        /* register tile rows, 1..CG_MM_MAX_MR */
-    int nr;        /* register tile width in vectors, 1..CG_MM_MAX_NR; mr*nr+nr+1 <= registers */
+    int nr;        /* register tile width in vectors, 1..CG_MM_MAX_NR; keep mr*nr+nr+1 <= vector
+                      registers (not enforced: larger tiles spill, slow but correct) */
     int mc;        /* rows per work item / A block (rounded up to a multiple of mr) */
     int kc;        /* K block (B panel depth) */
     int nc;        /* N block = columns per work item (rounded up to a multiple of nr*vec) */
