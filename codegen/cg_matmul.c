@@ -185,7 +185,25 @@ static void emit_pack_transpose(gen *g, LLVMValueRef dst, LLVMValueRef src, int6
     } else {
         jfull = I(g, 0);
     }
-    /* remaining rows j in [jfull, W): copy or zero */
+    if (W % V == 0) {
+        /* columns [jfull, W) of every k row: zero them with whole vectors (lanes
+         * past nvalid must read as 0), then copy rows [jfull, nvalid) */
+        cg_loop lk, lc;
+        cg_loop_begin(g->jit, g->b, &lk, I(g, 0), kc, I(g, 1), "tz");
+        cg_loop_begin(g->jit, g->b, &lc, jfull, I(g, W), I(g, V), "tzc");
+        vstore(g, LLVMConstNull(g->vt), gep(g, dst, add(g, mulc(g, lk.iv, W), lc.iv)));
+        loop_end(g, &lc);
+        loop_end(g, &lk);
+        cg_loop lj;
+        cg_loop_begin(g->jit, g->b, &lj, jfull, nvalid, I(g, 1), "tj2");
+        cg_loop_begin(g->jit, g->b, &lk, I(g, 0), kc, I(g, 1), "tk3");
+        LLVMValueRef x = LLVMBuildLoad2(g->b, g->f32, gep(g, src, add(g, mulc(g, lj.iv, ld), lk.iv)), "");
+        LLVMBuildStore(g->b, x, gep(g, dst, add(g, mulc(g, lk.iv, W), lj.iv)));
+        loop_end(g, &lk);
+        loop_end(g, &lj);
+        return;
+    }
+    /* narrow panels (W not a multiple of V): rows j in [jfull, W), copy or zero */
     cg_loop lj;
     cg_loop_begin(g->jit, g->b, &lj, jfull, I(g, W), I(g, 1), "tj2");
     ifelse ie = if_begin(g, LLVMBuildICmp(g->b, LLVMIntSLT, lj.iv, nvalid, ""));
