@@ -158,7 +158,7 @@ static ir_graph *build_everything(void) {
     ir_cscan(g, a3, a3, h0, 0, false);
     ir_id last = ir_cscan(g, a3, a3, h0, 0, true);
     ir_output_add(g, "out \"1\"\n", last);
-    ir_output_add(g, "", m1);
+    ir_output_add(g, "m1", m1);
     ir_output_add(g, "u", u);
     return g;
 }
