@@ -634,6 +634,8 @@ static bool parse_output(parser *P) {
     const char *at;
     int64_t id;
     P->p += strlen("output");
+    skip_ws(P);
+    const char *name_at = P->p;
     if (!parse_string(P, "a quoted output name")) return false;
     const char *name = intern_str(P);
     if (!name || !expect_char(P, '=', "'='") || !parse_ref(P, &id, &at, "a node (%N)")) return false;
@@ -645,7 +647,7 @@ static bool parse_output(parser *P) {
     }
     if (!end_line(P, "the end of the line")) return false;
     if (!ir_output_add(P->g, name, (ir_id)id)) {
-        fail_at(P, at, "%s", ir_error(P->g));
+        fail_at(P, name_at, "%s", ir_error(P->g));
         return false;
     }
     return true;

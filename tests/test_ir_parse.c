@@ -158,7 +158,7 @@ static ir_graph *build_everything(void) {
     ir_cscan(g, a3, a3, h0, 0, false);
     ir_id last = ir_cscan(g, a3, a3, h0, 0, true);
     ir_output_add(g, "out \"1\"\n", last);
-    ir_output_add(g, "m1", m1);
+    ir_output_add(g, "m1 \\ out", m1);
     ir_output_add(g, "u", u);
     return g;
 }
@@ -350,7 +350,7 @@ static void test_errors(void) {
         {"%0 = input {name=\"x\"} : f32[2]\n%1 = add %0, %7 : f32[2]\n", "2:14", "got '%7'"},
         {"%0 = input {name=\"x\"} : f32[2]\noutput \"y\" = %3\n", "2:14",
          "expected a node defined on an earlier line (%0..%0), got '%3'"},
-        {"%0 = input {name=\"x\"} : f32[2]\noutput \"y\" = %0\noutput \"y\" = %0\n", "3:14",
+        {"%0 = input {name=\"x\"} : f32[2]\noutput \"y\" = %0\noutput \"y\" = %0\n", "3:8",
          "output 'y' is defined twice"},
         {"%0 = input {name=\"x\"} : f32[2]\n%1 = add %0 : f32[2]\n", "2:6", "add: expects 2 inputs, got 1"},
         {"%0 = input {name=\"x\"} : f32[2]\n%1 = neg %0, %0 : f32[2]\n", "2:6", "neg: expects 1 input, got 2"},
@@ -411,6 +411,7 @@ static void test_errors(void) {
         {"%0 = input {name=\"x\"} : f32[2]\n%1 = input {name=\"x\"} : f32[3]\n", "2:13",
          "input name \"x\" is already used by %0"},
         {"%0 = input {name=\"\"} : f32[2]\n", "1:6", "input: needs a name"},
+        {"%0 = input {name=\"x\"} : f32[2]\noutput \"\" = %0\n", "2:8", "output: needs a name"},
         {"%99999999999 = input {name=\"x\"} : f32[2]\n", "1:1", "node id %99999999999 is out of range"},
         {"%0 input {name=\"x\"} : f32[2]\n", "1:4", "expected '=', got 'input'"},
         {"%0 = input {name=\"x\"} : f32[2]\n%1 = neg %0, : f32[2]\n", "2:14", "expected an operand (%N), got ':'"},
