@@ -3,6 +3,8 @@
 #include "codegen/cg_op.h"
 #include "ir/philox.h"
 
+#include <llvm-c/DebugInfo.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +137,10 @@ static LLVMValueRef compute(em *e, ir_id id, const ix *x) {
         ix c = bcast(e, x, n->shape, g->nodes[in].shape);
         return value(e, in, &c);
     }
+    case OP_reshape: { /* inline only over flat-evaluable inputs: same element order */
+        ix c = {.flat = x->flat ? x->flat : linear(e, x, n->shape)};
+        return value(e, ir_in(g, n, 0), &c);
+    }
     case OP_permute: {
         ix c = {0};
         for (int j = 0; j < n->shape.rank; j++) c.d[n->attr.perm[j]] = x->d[j];
@@ -196,11 +202,22 @@ static bool same_ix(const ix *a, const ix *b, int rank) {
 }
 
 /* Node id at index x: a load when it has storage, else its (memoised) computation. */
+static void remember(em *e, ir_id id, const ix *x, LLVMValueRef v) {
+    if (e->nmemo == e->cap) {
+        int cap = e->cap ? 2 * e->cap : 64;
+        memo *m = realloc(e->memo, (size_t)cap * sizeof *m);
+        if (!m) return;
+        e->memo = m;
+        e->cap = cap;
+    }
+    e->memo[e->nmemo++] = (memo){id, *x, v};
+}
+
 static LLVMValueRef value(em *e, ir_id id, const ix *x) {
-    if (e->p->mode[id] != CGM_INLINE) return load(e, id, x);
     int rank = e->g->nodes[id].shape.rank;
-    for (int i = 0; i < e->nmemo; i++)
+    for (int i = 0; i < e->nmemo; i++) /* inline nodes and the roots computed so far in this element */
         if (e->memo[i].id == id && same_ix(&e->memo[i].at, x, rank)) return e->memo[i].v;
+    if (e->p->mode[id] != CGM_INLINE) return load(e, id, x);
     LLVMValueRef v = compute(e, id, x);
     if (e->nmemo == e->cap) {
         int cap = e->cap ? 2 * e->cap : 64;
@@ -227,6 +244,34 @@ static void loop_begin(em *e, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, cons
     cg_loop_begin(e->jit, e->b, l, lo, hi, I(e, 1), name);
 }
 
+/* Closes a loop that LLVM should neither vectorise nor unroll (short trip counts: saves compile time). */
+static void loop_end_scalar(em *e, cg_loop *l) {
+    cg_loop_end(e->b, l);
+    LLVMContextRef c = cg_jit_context(e->jit);
+    static const char vk[] = "llvm.loop.vectorize.enable", uk[] = "llvm.loop.unroll.disable";
+    LLVMMetadataRef vstr[2] = {LLVMMDStringInContext2(c, vk, sizeof vk - 1),
+                               LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(c), 0, 0))};
+    LLVMMetadataRef ustr = LLVMMDStringInContext2(c, uk, sizeof uk - 1);
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(c, NULL, 0);
+    LLVMMetadataRef ops[3] = {tmp, LLVMMDNodeInContext2(c, vstr, 2), LLVMMDNodeInContext2(c, &ustr, 1)};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(c, ops, 3);
+    LLVMMetadataReplaceAllUsesWith(tmp, id);
+    LLVMSetMetadata(LLVMGetBasicBlockTerminator(l->latch), LLVMGetMDKindIDInContext(c, "llvm.loop", 9),
+                    LLVMMetadataAsValue(c, id));
+}
+
+/* Closes an inner loop: vectorised by LLVM unless it runs fewer than two vectors' worth of iterations. */
+static void loop_end_inner(em *e, cg_loop *l, int64_t trips) {
+    if (trips < 2 * cg_jit_cpu(e->jit)->vec_floats) loop_end_scalar(e, l);
+    else cg_loop_end(e->b, l);
+}
+
+/* Closes an outer loop (LLVM never vectorises those; no unrolling either). */
+static void loop_end_outer(em *e, cg_loop *l) {
+    l->no_unroll = 1;
+    cg_loop_end(e->b, l);
+}
+
 /* ---- loop kernels ---- */
 
 static void emit_loop(em *e) {
@@ -239,8 +284,14 @@ static void emit_loop(em *e) {
         LLVMValueRef hi = smin(e, mul(e, e->k.end, I(e, e->kn->block)), I(e, numel));
         loop_begin(e, &l, lo, hi, "i");
         ix x = {.flat = l.iv};
-        store(e, root_value(e, &x), l.iv);
-        cg_loop_end(e->b, &l);
+        e->nmemo = 0;
+        for (int r = 0; r < e->kn->nroots; r++) { /* a group: each root in order, later ones reuse earlier */
+            ir_id id = e->kn->roots[r];
+            LLVMValueRef v = e->kn->copies[r] ? value(e, id, &x) : compute(e, id, &x);
+            remember(e, id, &x, v);
+            LLVMBuildStore(e->b, v, cg_gep_f32(e->jit, e->b, slot_ptr(e, e->kn->dsts[r]), l.iv));
+        }
+        loop_end_inner(e, &l, numel < e->kn->block ? numel : e->kn->block);
         return;
     }
     int64_t C = e->kn->block;
@@ -252,8 +303,8 @@ static void emit_loop(em *e) {
     loop_begin(e, &c, I(e, 0), I(e, C), "col");
     if (s.rank > 0) x.d[s.rank - 1] = c.iv;
     store(e, root_value(e, &x), add(e, base, c.iv));
-    cg_loop_end(e->b, &c);
-    cg_loop_end(e->b, &l);
+    loop_end_inner(e, &c, C);
+    loop_end_outer(e, &l);
 }
 
 /* ---- reductions ---- */
@@ -300,11 +351,11 @@ static void emit_reduce(em *e) {
         e->nmemo = 0;
         LLVMValueRef v = value(e, in, &x);
         LLVMBuildStore(e->b, combine(e, n->op, LLVMBuildLoad2(e->b, e->f32, acc, ""), v), acc);
-        cg_loop_end(e->b, &t);
+        loop_end_inner(e, &t, len);
         LLVMValueRef r = LLVMBuildLoad2(e->b, e->f32, acc, "");
         if (n->op == OP_mean) r = LLVMBuildFDiv(e->b, r, cg_f32(e->jit, (float)len), "");
         store(e, r, l.iv);
-        cg_loop_end(e->b, &l);
+        loop_end_outer(e, &l);
         return;
     }
     int64_t blk = e->kn->block, nch = (inner + blk - 1) / blk;
@@ -315,7 +366,7 @@ static void emit_reduce(em *e) {
     delinearize(e, o, s, 0, axis, &x);
     loop_begin(e, &y, y0, y1, "y0");
     store(e, init, add(e, obase, y.iv));
-    cg_loop_end(e->b, &y);
+    loop_end_inner(e, &y, blk);
     loop_begin(e, &t, I(e, 0), I(e, len), "t");
     x.d[axis] = t.iv;
     loop_begin(e, &y, y0, y1, "y");
@@ -324,15 +375,15 @@ static void emit_reduce(em *e) {
     LLVMValueRef v = value(e, in, &x);
     LLVMValueRef p = cg_gep_f32(e->jit, e->b, slot_ptr(e, e->kn->dst), add(e, obase, y.iv));
     LLVMBuildStore(e->b, combine(e, n->op, LLVMBuildLoad2(e->b, e->f32, p, ""), v), p);
-    cg_loop_end(e->b, &y);
-    cg_loop_end(e->b, &t);
+    loop_end_inner(e, &y, blk);
+    loop_end_outer(e, &t);
     if (n->op == OP_mean) {
         loop_begin(e, &y, y0, y1, "y1");
         LLVMValueRef q = cg_gep_f32(e->jit, e->b, slot_ptr(e, e->kn->dst), add(e, obase, y.iv));
         LLVMBuildStore(e->b, LLVMBuildFDiv(e->b, LLVMBuildLoad2(e->b, e->f32, q, ""), cg_f32(e->jit, (float)len), ""), q);
-        cg_loop_end(e->b, &y);
+        loop_end_inner(e, &y, blk);
     }
-    cg_loop_end(e->b, &l);
+    loop_end_outer(e, &l);
 }
 
 /* ---- scans ---- */
@@ -379,8 +430,8 @@ static void emit_scan(em *e, bool complex) {
         LLVMValueRef h = fma3(e, a, LLVMBuildLoad2(e->b, e->f32, hreg, ""), bv);
         LLVMBuildStore(e->b, h, hreg);
         LLVMBuildStore(e->b, h, cg_gep_f32(e->jit, e->b, out, add(e, mul(e, o, I(e, T)), t)));
-        cg_loop_end(e->b, &st);
-        cg_loop_end(e->b, &l);
+        loop_end_scalar(e, &st);
+        loop_end_outer(e, &l);
         return;
     }
     /* channels of a block side by side; the previous state is the previous output row */
@@ -427,9 +478,9 @@ static void emit_scan(em *e, bool complex) {
         LLVMBuildStore(e->b, ni, cg_gep_f32(e->jit, e->b, out, add(e, row, add(e, e0, I(e, 1)))));
     }
     (void)hrow;
-    cg_loop_end(e->b, &y);
-    cg_loop_end(e->b, &st);
-    cg_loop_end(e->b, &l);
+    loop_end_inner(e, &y, complex ? 0 : blk);
+    loop_end_outer(e, &st);
+    loop_end_outer(e, &l);
 }
 
 /* ---- the module ---- */

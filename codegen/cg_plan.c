@@ -58,7 +58,7 @@ static void split_axis(ir_shape s, int64_t axis, int64_t *outer, int64_t *len, i
 
 /* Marks n as needing storage: reshapes alias their input's storage, sources are external. */
 static void require_storage(const ir_graph *g, ir_id n, bool *force) {
-    while (g->nodes[n].op == OP_reshape) n = ir_in(g, &g->nodes[n], 0);
+    while (g->nodes[n].op == OP_reshape) force[n] = true, n = ir_in(g, &g->nodes[n], 0);
     force[n] = true;
 }
 
@@ -110,7 +110,7 @@ static void add_buf(walk *w, int slot) {
 
 /* Can an elementwise node be evaluated at a flat element index (inputs of its shape or scalars)? */
 static bool flat_ok(const ir_graph *g, const ir_node *n) {
-    if (n->op == OP_const || n->op == OP_rand_mask) return true;
+    if (n->op == OP_const || n->op == OP_rand_mask || n->op == OP_reshape) return true;
     if (!(ir_ops[n->op].flags & (OPF_UNARY | OPF_BINARY | OPF_ELEMWISE))) return false;
     for (int k = 0; k < n->nin; k++) {
         ir_shape s = g->nodes[ir_in(g, n, k)].shape;
@@ -280,7 +280,7 @@ bool cg_plan_check(const cg_plan *p, char *err, size_t errlen) {
     for (int k = 0; k < p->nkerns; k++) {
         const cg_kern *kn = &p->kerns[k];
         int first = kn->kind == CGK_MATMUL ? 0 : 1, n = kn->kind == CGK_MATMUL ? 2 : kn->nbufs;
-        for (int i = first; i < n; i++)
+        for (int i = first; i < n && kn->nroots <= 1; i++)
             if (kn->bufs[i] == kn->dst) return fail(err, errlen, "plan: kernel %s reads the buffer it writes", kn->name);
         if (kn->dst < 0 || kn->dst >= p->nslots || p->slots[kn->dst].def > k || p->slots[kn->dst].last < k)
             return fail(err, errlen, "plan: kernel %s writes buffer %d outside its live range", kn->name, kn->dst);
@@ -308,9 +308,66 @@ static uint64_t plan_digest(const cg_plan *p) {
         h = mix(mix(mix(h, (uint64_t)k->flat), (uint64_t)k->block), (uint64_t)k->nbufs);
         for (int j = 0; j < k->nbufs; j++) h = mix(h, (uint64_t)(int64_t)k->bufs[j]);
         h = mix(mix(h, (uint64_t)k->mm_info.n_items), (uint64_t)k->mm_info.scratch_bytes);
+        for (int r = 0; r < k->nroots; r++) h = mix(mix(mix(h, (uint64_t)k->roots[r]), (uint64_t)k->dsts[r]), (uint64_t)k->copies[r]);
     }
     for (int i = 0; i < p->nslots; i++) h = mix(mix(mix(h, (uint64_t)p->slots[i].ext), (uint64_t)p->slots[i].bytes), (uint64_t)p->slots[i].offset);
     return h;
+}
+
+/* ---- horizontal fusion of flat loops ---- */
+
+/* Merges each flat loop kernel into the previous one when both are flat loops over the same element
+ * count and the union of their buffers fits. Kernel order is topological, so computing the roots of
+ * consecutive kernels element by element keeps every dependency (they are all at the same index). */
+static bool merge_flat(cg_plan *p, char *err, size_t errlen) {
+    int out = 0;
+    for (int k = 0; k < p->nkerns; k++) {
+        cg_kern *kn = &p->kerns[k], *g = out ? &p->kerns[out - 1] : NULL;
+        int64_t numel = ir_numel(p->g->nodes[kn->root].shape);
+        bool can = g && g->kind == CGK_LOOP && kn->kind == CGK_LOOP && g->flat && kn->flat && g->nroots < CG_GROUP_MAX &&
+                   ir_numel(p->g->nodes[g->root].shape) == numel && numel > 1;
+        if (can) {
+            int nb = g->nbufs;
+            int bufs[CG_MAX_BUFS];
+            memcpy(bufs, g->bufs, sizeof bufs);
+            for (int i = 0; i < kn->nbufs && can; i++) {
+                bool have = false;
+                for (int j = 0; j < nb; j++) have = have || bufs[j] == kn->bufs[i];
+                if (!have && nb == CG_MAX_BUFS) can = false;
+                else if (!have) bufs[nb++] = kn->bufs[i];
+            }
+            if (can) {
+                ir_id *f = realloc(g->fused, (size_t)(g->nfused + kn->nfused + 1) * sizeof *f);
+                if (!f) return fail(err, errlen, "jit: out of memory");
+                memcpy(f + g->nfused, kn->fused, (size_t)kn->nfused * sizeof *f);
+                g->fused = f;
+                g->nfused += kn->nfused;
+                memcpy(g->bufs, bufs, sizeof bufs);
+                g->nbufs = nb;
+                g->roots[g->nroots] = kn->root;
+                g->dsts[g->nroots] = kn->dst;
+                g->copies[g->nroots++] = kn->copy;
+                g->work += kn->work;
+                free(kn->fused);
+                kn->fused = NULL;
+                continue;
+            }
+        }
+        if (out != k) {
+            p->kerns[out] = *kn;
+            kn->fused = NULL;
+        }
+        out++;
+    }
+    for (int k = out; k < p->nkerns; k++) free(p->kerns[k].fused), p->kerns[k].fused = NULL;
+    p->nkerns = out;
+    /* names carry the kernel's position */
+    for (int k = 0; k < p->nkerns; k++) {
+        cg_kern *kn = &p->kerns[k];
+        const char *what = kn->copy ? "copy" : ir_ops[p->g->nodes[kn->root].op].name;
+        snprintf(kn->name, sizeof kn->name, "k%d_%s%s", k, what, kn->nroots > 1 ? "_g" : "");
+    }
+    return true;
 }
 
 /* ---- the pass ---- */
@@ -404,7 +461,7 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
         uint32_t fl = ir_ops[n->op].flags;
         if (!live[id]) p->mode[id] = CGM_DEAD;
         else if (n->op == OP_input || n->op == OP_param) p->mode[id] = CGM_EXTERNAL;
-        else if (n->op == OP_reshape) p->mode[id] = CGM_ALIAS;
+        else if (n->op == OP_reshape && force[id]) p->mode[id] = CGM_ALIAS;
         else if (force[id] || (fl & (OPF_REDUCE | OPF_CONTRACT | OPF_SCAN))) p->mode[id] = CGM_STORED;
         else {
             ir_id r = ROOT_NONE;
@@ -416,9 +473,42 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
             }
             if (!multi) p->mode[id] = CGM_INLINE, p->root[id] = r;
             else if (cheap(n->op)) p->mode[id] = CGM_INLINE, p->root[id] = ROOT_MULTI;
+            else if (n->op == OP_reshape) p->mode[id] = CGM_ALIAS, require_storage(g, ir_in(g, n, 0), force);
             else p->mode[id] = CGM_STORED;
         }
     }
+    /* inline reshapes need a flat-evaluable input chain; otherwise they alias a stored input */
+    int *stamp = calloc((size_t)N + 1, sizeof *stamp);
+    ir_id *stack = malloc(((size_t)N + 1) * sizeof *stack);
+    if (!stamp || !stack) {
+        free(stamp), free(stack);
+        fail(err, errlen, "jit: out of memory");
+        goto fail;
+    }
+    for (ir_id id = 0; id < N; id++) {
+        const ir_node *n = &g->nodes[id];
+        if (n->op != OP_reshape || p->mode[id] != CGM_INLINE) continue;
+        ir_id in = ir_in(g, n, 0);
+        bool flat = true;
+        if (p->mode[in] == CGM_INLINE) {
+            int sp = 0;
+            stack[sp++] = in;
+            stamp[in] = id + 1;
+            while (sp && flat) {
+                const ir_node *m = &g->nodes[stack[--sp]];
+                flat = flat_ok(g, m);
+                for (int k = 0; k < m->nin; k++) {
+                    ir_id c = ir_in(g, m, k);
+                    if (p->mode[c] == CGM_INLINE && stamp[c] != id + 1) stamp[c] = id + 1, stack[sp++] = c;
+                }
+            }
+        } else flat = false;
+        if (!flat) {
+            p->mode[id] = CGM_ALIAS;
+            if (p->mode[in] == CGM_INLINE) p->mode[in] = CGM_STORED;
+        }
+    }
+    free(stamp), free(stack);
     /* slots: executor buffers first, then one arena temporary per other stored node */
     for (int i = 0; i < next; i++) new_slot(p, i, ext[i].id);
     for (ir_id id = 0; id < N; id++) {
@@ -450,6 +540,7 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
                            .kind = fl & OPF_REDUCE ? CGK_REDUCE : op == OP_matmul ? CGK_MATMUL : op == OP_scan ? CGK_SCAN
                                    : op == OP_cscan ? CGK_CSCAN : CGK_LOOP};
             snprintf(k->name, sizeof k->name, "k%d_%s", p->nkerns, ir_ops[op].name);
+            k->nroots = 1, k->roots[0] = id, k->dsts[0] = k->dst;
             if (!fill_kernel(p, k, &w, &o, err, errlen)) goto fail;
             p->nkerns++;
         } else {
@@ -458,15 +549,17 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
                 k = &p->kerns[p->nkerns];
                 *k = (cg_kern){.kind = CGK_LOOP, .root = ext[i].id, .dst = i, .copy = true};
                 snprintf(k->name, sizeof k->name, "k%d_copy", p->nkerns);
+                k->nroots = 1, k->roots[0] = k->root, k->dsts[0] = i, k->copies[0] = true;
                 if (!fill_kernel(p, k, &w, &o, err, errlen)) goto fail;
                 p->nkerns++;
             }
         }
     }
+    if (!merge_flat(p, err, errlen)) goto fail;
     /* liveness of slots over the kernel order, arena placement */
     for (int k = 0; k < p->nkerns; k++) {
         const cg_kern *kn = &p->kerns[k];
-        touch(p, kn->dst, k, true);
+        for (int r = 0; r < kn->nroots; r++) touch(p, kn->dsts[r], k, true);
         for (int i = 0; i < kn->nbufs; i++) touch(p, kn->bufs[i], k, false);
         p->scratch_bytes = kn->kind == CGK_MATMUL && kn->mm_info.scratch_bytes > p->scratch_bytes
                                ? (kn->mm_info.scratch_bytes + 63) / 64 * 64 : p->scratch_bytes;
@@ -511,12 +604,17 @@ void cg_plan_print(const cg_plan *p, FILE *f) {
         if (k->kind == CGK_MATMUL)
             fprintf(f, " M=%" PRId64 " N=%" PRId64 " K=%" PRId64 " ta=%d tb=%d", k->mm.M, k->mm.N, k->mm.K, k->mm.trans_a, k->mm.trans_b);
         fprintf(f, " | %s", k->copy ? "copy" : ir_ops[n->op].name);
+        for (int r = 1; r < k->nroots; r++)
+            fprintf(f, " +%s%%%d", k->copies[r] ? "copy" : ir_ops[g->nodes[k->roots[r]].op].name, k->roots[r]);
         for (int j = k->nfused - 1; j >= 0; j--) fprintf(f, " %s%%%d", ir_ops[g->nodes[k->fused[j]].op].name, k->fused[j]);
         fprintf(f, " | writes");
-        print_slot(p, k->dst, f);
+        for (int r = 0; r < k->nroots; r++) print_slot(p, k->dsts[r], f);
         fprintf(f, " reads");
-        for (int j = 0; j < k->nbufs; j++)
-            if (k->bufs[j] != k->dst) print_slot(p, k->bufs[j], f);
+        for (int j = 0; j < k->nbufs; j++) {
+            bool written = false;
+            for (int r = 0; r < k->nroots; r++) written = written || k->bufs[j] == k->dsts[r];
+            if (!written) print_slot(p, k->bufs[j], f);
+        }
         fprintf(f, "\n");
     }
     fprintf(f, "buffers:\n");

@@ -10,7 +10,11 @@
  *     same storage as its input, no kernel).
  *   - STORED always: matmul, scan, cscan and reductions (their own kernel families), named outputs,
  *     operands of matmul (except a transpose of the last two dims of a stored tensor, which the matmul
- *     reads with a flipped ta/tb) and the input of a reshape.
+ *     reads with a flipped ta/tb).
+ *   - A reshape is INLINE when its input chain can be evaluated at a flat element index (elementwise over
+ *     equal shapes or scalars): it then costs nothing but an index linearisation; else it is an ALIAS.
+ *   - Consecutive flat loop kernels over the same element count are merged into one kernel with several
+ *     outputs (e.g. Adam's clipped gradient, moments and update of one parameter).
  *   - Other nodes (elementwise, movement, const, iota, rand_mask) are INLINE into their consumers when all
  *     their consumers belong to one kernel (reductions and scans fuse their input chains; loops their
  *     whole expression tree). Consts, iotas and movement ops are cheap and are recomputed in every kernel
@@ -44,12 +48,20 @@ typedef struct cg_slot {
     int def, last;      /* kernel indices: first write, last access (-1: none) */
 } cg_slot;
 
+enum { CG_GROUP_MAX = 8 };
+
 typedef struct cg_kern {
     cg_kind kind;
     char name[24];          /* LLVM symbol */
-    ir_id root;             /* the node this kernel writes */
+    ir_id root;             /* the node this kernel writes (the first of a group) */
     bool copy;              /* an output copy: root is read from its storage */
     int dst;                /* slot written */
+    /* flat loops of one element count that follow each other form one kernel: every root is computed
+     * per element in order (later roots use earlier ones' values), each stored to its slot */
+    int nroots;
+    ir_id roots[CG_GROUP_MAX];
+    int dsts[CG_GROUP_MAX];
+    bool copies[CG_GROUP_MAX];
     int nbufs;
     int bufs[CG_MAX_BUFS];  /* slots (or CG_SLOT_*) in the kernel's bufs[] order; bufs[0] = dst except matmul */
     int64_t range;          /* parallel range [0, range) */

@@ -127,7 +127,9 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     rt_plan *p = &jp->base;
     int threads = opts->threads > 0 ? opts->threads : omp_get_max_threads();
     jp->info.threads = threads;
-    cg_error e = cg_jit_create(&jp->jit, NULL);
+    const char *lvl = getenv("ICLC_JIT_OPT"); /* optimisation level 1..3 (default 3), for experiments */
+    cg_jit_options jo = {.opt_level = lvl ? atoi(lvl) : 0};
+    cg_error e = cg_jit_create(&jp->jit, &jo);
     if (e.failed) {
         snprintf(err, errlen, "jit: %s", e.msg);
         goto fail;
@@ -156,7 +158,7 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
             fprintf(stderr, "iclc: warning: compile cache entry not loadable (%s); rebuilding\n", e.msg);
             cg_jit_destroy(jp->jit);
             jp->jit = NULL;
-            e = cg_jit_create(&jp->jit, NULL);
+            e = cg_jit_create(&jp->jit, &jo);
             if (e.failed) {
                 snprintf(err, errlen, "jit: %s", e.msg);
                 goto fail;
