@@ -24,9 +24,9 @@ static void fill(const ir_graph *g, ir_values *v, void *user) {
 int main(void) {
     enum { B = 2, T = 7, D = 3 };
     const rt_head heads[] = {
-        {"sq", 0, 2, 4, 1, RT_LOSS_SQUARED},  /* positions 0, 2, 4, 6; channel 0 */
-        {"bce", 1, 2, 4, 2, RT_LOSS_BCE},     /* positions 1, 3, 5, (7 = pad); channels 0..1 */
-        {"sq_all", 0, 1, T, D, RT_LOSS_SQUARED},
+        {"sq", 0, 2, 4, 1, RT_LOSS_SQUARED, 2}, /* positions 0, 2, 4, 6; channel 2 */
+        {"bce", 1, 2, 4, 2, RT_LOSS_BCE, 0},    /* positions 1, 3, 5, (7 = pad); channels 0..1 */
+        {"sq_all", 0, 1, T, D, RT_LOSS_SQUARED, 0},
     };
     for (int k = 0; k < 3; k++) {
         ir_graph *g = ir_graph_new();
