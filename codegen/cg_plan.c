@@ -370,6 +370,70 @@ static bool merge_flat(cg_plan *p, char *err, size_t errlen) {
     return true;
 }
 
+/* ---- kernel size limit ---- */
+
+enum { LEAF_LIMIT = CG_MAX_BUFS - 3 }; /* buffers a kernel may read (besides its output and the step) */
+
+static int leaf_add(ir_id *set, int n, ir_id x) {
+    for (int i = 0; i < n; i++)
+        if (set[i] == x) return n;
+    set[n] = x;
+    return n + 1;
+}
+
+/* Stored nodes and inline chains read at most LEAF_LIMIT buffers: where an expression would read more
+ * (e.g. the global gradient norm over every parameter), its largest inline inputs are stored first. */
+static bool limit_leaves(cg_plan *p, const bool *live, char *err, size_t errlen) {
+    const ir_graph *g = p->g;
+    int32_t N = g->nnodes;
+    ir_id *leaves = malloc(((size_t)N + 1) * (LEAF_LIMIT + 1) * sizeof *leaves);
+    int *nleaves = calloc((size_t)N + 1, sizeof *nleaves);
+    ir_id set[CG_MAX_BUFS * 2];
+    if (!leaves || !nleaves) {
+        free(leaves), free(nleaves);
+        return fail(err, errlen, "jit: out of memory");
+    }
+    for (ir_id id = 0; id < N; id++) {
+        const ir_node *n = &g->nodes[id];
+        if (!live[id] || !(p->mode[id] == CGM_INLINE || (p->mode[id] == CGM_STORED && n->op != OP_matmul))) continue;
+        for (;;) {
+            int cnt = n->op == OP_rand_mask ? 1 : 0;
+            bool over = false;
+            if (cnt) set[0] = -1;
+            for (int k = 0; k < n->nin && !over; k++) {
+                ir_id c = eff_input(g, id, k);
+                if (p->mode[c] != CGM_INLINE) cnt = leaf_add(set, cnt, c);
+                else
+                    for (int i = 0; i < nleaves[c] && !over; i++) cnt = leaf_add(set, cnt, leaves[(size_t)c * (LEAF_LIMIT + 1) + i]);
+                over = cnt > LEAF_LIMIT;
+            }
+            if (!over) {
+                nleaves[id] = cnt;
+                memcpy(leaves + (size_t)id * (LEAF_LIMIT + 1), set, (size_t)cnt * sizeof *set);
+                break;
+            }
+            if (p->mode[id] == CGM_INLINE) {
+                p->mode[id] = CGM_STORED;
+                continue;
+            }
+            ir_id big = IR_NONE; /* a stored root reading too much: store its largest inline input */
+            for (int k = 0; k < n->nin; k++) {
+                ir_id c = eff_input(g, id, k);
+                if (p->mode[c] == CGM_INLINE && (big == IR_NONE || nleaves[c] > nleaves[big])) big = c;
+            }
+            if (big == IR_NONE) {
+                free(leaves), free(nleaves);
+                return fail(err, errlen, "jit: %%%d (%s) reads more than %d buffers", id, ir_ops[n->op].name, LEAF_LIMIT);
+            }
+            p->mode[big] = CGM_STORED;
+            nleaves[big] = 0;
+        }
+        if (p->mode[id] == CGM_STORED) nleaves[id] = 0;
+    }
+    free(leaves), free(nleaves);
+    return true;
+}
+
 /* ---- the pass ---- */
 
 static int new_slot(cg_plan *p, int ext, ir_id node) {
@@ -509,6 +573,7 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
         }
     }
     free(stamp), free(stack);
+    if (!limit_leaves(p, live, err, errlen)) goto fail;
     /* slots: executor buffers first, then one arena temporary per other stored node */
     for (int i = 0; i < next; i++) new_slot(p, i, ext[i].id);
     for (ir_id id = 0; id < N; id++) {

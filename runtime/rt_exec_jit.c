@@ -29,6 +29,8 @@ typedef struct jit_plan {
     void **kbufs;     /* per kernel: CG_MAX_BUFS pointers */
     uint64_t step;
     rt_jit_info info;
+    double *prof; /* ICLC_JIT_PROFILE=1: seconds per kernel, printed when the plan is freed */
+    int64_t runs;
 } jit_plan;
 
 static const rt_plan_ops jit_ops;
@@ -55,9 +57,11 @@ static bool jit_run(rt_plan *p, uint64_t step, char *err, size_t errlen) {
         }
         int64_t n = kn->range;
         if (n <= 0) continue;
+        double t0 = jp->prof ? rt_now() : 0;
         int nt = T < n ? T : (int)n;
         if (nt <= 1 || kn->work < PARALLEL_WORK) {
             jp->fns[k](0, n, bufs);
+            if (jp->prof) jp->prof[k] += rt_now() - t0;
             continue;
         }
         bool scratch = kn->kind == CGK_MATMUL;
@@ -71,12 +75,37 @@ static bool jit_run(rt_plan *p, uint64_t step, char *err, size_t errlen) {
             int64_t lo = n * t / tt, hi = n * (t + 1) / tt;
             if (lo < hi) jp->fns[k](lo, hi, local);
         }
+        if (jp->prof) jp->prof[k] += rt_now() - t0;
     }
+    jp->runs++;
     return true;
+}
+
+/* The kernels that took the most time, with their share (ICLC_JIT_PROFILE=1). */
+static void print_profile(const jit_plan *jp) {
+    const cg_plan *pl = jp->plan;
+    double total = 0;
+    for (int k = 0; k < pl->nkerns; k++) total += jp->prof[k];
+    fprintf(stderr, "jit profile: %lld runs, %.3f ms per run in kernels\n", (long long)jp->runs, 1e3 * total / (double)(jp->runs ? jp->runs : 1));
+    for (int shown = 0; shown < 25; shown++) {
+        int best = -1;
+        for (int k = 0; k < pl->nkerns; k++)
+            if (jp->prof[k] >= 0 && (best < 0 || jp->prof[k] > jp->prof[best])) best = k;
+        if (best < 0 || jp->prof[best] <= 0) break;
+        const cg_kern *kn = &pl->kerns[best];
+        char ty[96];
+        const ir_node *n = &pl->g->nodes[kn->root];
+        fprintf(stderr, "  %5.1f%% %8.3f ms  %-18s %-22s range %lld work %lld%s\n", 100 * jp->prof[best] / total,
+                1e3 * jp->prof[best] / (double)(jp->runs ? jp->runs : 1), kn->name, ir_type_str(n->dtype, n->shape, ty, sizeof ty),
+                (long long)kn->range, (long long)kn->work, kn->kind == CGK_LOOP ? (kn->flat ? " flat" : " rows") : "");
+        ((jit_plan *)jp)->prof[best] = -1;
+    }
 }
 
 static void jit_free(rt_plan *p) {
     jit_plan *jp = (jit_plan *)p;
+    if (jp->prof && jp->plan) print_profile(jp);
+    free(jp->prof);
     cg_plan_free(jp->plan);
     cg_jit_destroy(jp->jit);
     free(jp->ext);
@@ -194,6 +223,8 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
         jp->fns[k] = (cg_kernel_fn)fn;
     }
     for (int i = pl->next; i < pl->nslots; i++) jp->slot_ptr[i] = (char *)jp->arena + pl->slots[i].offset;
+    const char *prof = getenv("ICLC_JIT_PROFILE");
+    if (prof && atoi(prof) > 0 && !(jp->prof = calloc((size_t)pl->nkerns + 1, sizeof *jp->prof))) goto oom;
     jp->info.plan = pl;
     jp->info.arena_bytes = pl->arena_bytes;
     jp->info.scratch_bytes = pl->scratch_bytes * threads;
