@@ -8,6 +8,14 @@
 
 #include <string.h>
 
+/* codegen/cg_math.h (vectorisable inline approximations) is used as soon as it is in the tree. */
+#if defined(__has_include)
+#if __has_include("codegen/cg_math.h")
+#include "codegen/cg_math.h"
+#define HAVE_CG_MATH 1
+#endif
+#endif
+
 /* A float constant of type ty (float or <n x float>). */
 static LLVMValueRef fconst(LLVMTypeRef ty, double c) {
     if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind) return LLVMConstReal(ty, c);
@@ -48,8 +56,20 @@ static LLVMValueRef libm1(cg_val *v, const char *name, LLVMValueRef x) {
     return r;
 }
 
-/* The one switch point for transcendentals (to be replaced by codegen/cg_math.h's approximations). */
+/* The one switch point for transcendentals: codegen/cg_math.h's inline approximations when present,
+ * else LLVM intrinsics and libm calls (scalar calls: they keep loops from vectorising). Returns NULL
+ * for the composite functions (sigmoid, silu, gelu, softplus) without cg_math: callers then build them. */
 LLVMValueRef cg_math1(cg_val *v, const char *fn, LLVMValueRef x) {
+#ifdef HAVE_CG_MATH
+    static const struct {
+        const char *name;
+        LLVMValueRef (*f)(cg_jit *, LLVMBuilderRef, LLVMModuleRef, LLVMValueRef);
+    } fns[] = {{"exp", cg_math_exp},         {"log", cg_math_log},   {"tanh", cg_math_tanh}, {"sigmoid", cg_math_sigmoid},
+               {"softplus", cg_math_softplus}, {"silu", cg_math_silu}, {"gelu", cg_math_gelu}, {"erf", cg_math_erf},
+               {"sin", cg_math_sin},         {"cos", cg_math_cos}};
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        if (strcmp(fn, fns[i].name) == 0) return fns[i].f(v->jit, v->b, v->m, x);
+#endif
     if (strcmp(fn, "exp") == 0) return intrin1(v, "llvm.exp", x);
     if (strcmp(fn, "log") == 0) return intrin1(v, "llvm.log", x);
     if (strcmp(fn, "sin") == 0) return intrin1(v, "llvm.sin", x);
@@ -66,6 +86,8 @@ LLVMValueRef cg_math1(cg_val *v, const char *fn, LLVMValueRef x) {
 
 /* 1 / (1 + e^-x) */
 static LLVMValueRef sigmoid(cg_val *v, LLVMValueRef x) {
+    LLVMValueRef s = cg_math1(v, "sigmoid", x);
+    if (s) return s;
     LLVMValueRef one = fconst(LLVMTypeOf(x), 1.0);
     return LLVMBuildFDiv(v->b, one, LLVMBuildFAdd(v->b, one, cg_math1(v, "exp", LLVMBuildFNeg(v->b, x, "")), ""), "");
 }
@@ -83,14 +105,22 @@ UNARY(relu) { (void)n; return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOGT, X
 UNARY(gelu) {
     /* 0.5x(1 + tanh z) = x·sigmoid(2z), z = sqrt(2/pi)(x + 0.044715 x^3) */
     (void)n;
+    LLVMValueRef r = cg_math1(v, "gelu", X);
+    if (r) return r;
     LLVMValueRef x3 = LLVMBuildFMul(B, LLVMBuildFMul(B, X, X, ""), X, "");
     LLVMValueRef z = LLVMBuildFMul(B, K(0.7978845608028654), LLVMBuildFAdd(B, X, LLVMBuildFMul(B, K(0.044715), x3, ""), ""), "");
     return LLVMBuildFMul(B, X, sigmoid(v, LLVMBuildFMul(B, K(2), z, "")), "");
 }
 UNARY(erf) { (void)n; return cg_math1(v, "erf", X); }
-UNARY(silu) { (void)n; return LLVMBuildFMul(B, X, sigmoid(v, X), ""); }
+UNARY(silu) {
+    (void)n;
+    LLVMValueRef r = cg_math1(v, "silu", X);
+    return r ? r : LLVMBuildFMul(B, X, sigmoid(v, X), "");
+}
 UNARY(softplus) {
     (void)n;
+    LLVMValueRef r = cg_math1(v, "softplus", X);
+    if (r) return r;
     LLVMValueRef sp = cg_math1(v, "log1p", cg_math1(v, "exp", X));
     return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOGT, X, K(20), ""), X, sp, "");
 }
