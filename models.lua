@@ -14,12 +14,11 @@
 -- n_layer = 2 * layers plus its extra leading Mamba block. `--set n_layer=K` gives the code's raw
 -- n_layer directly (GPT-2 blocks for the transformers, mixer blocks for the rest).
 local nn = require("nn")
-local iclc = require("iclc")
 
 local M = {}
 
 ---------------------------------------------------------------------------------------------------
--- Read-in, read-out and layer counts shared by every model
+-- Config helpers, read-in and read-out shared by every model
 
 -- Truthy config flag: absent -> default, 0 / false / "0" / "false" / "off" -> false.
 local function flag(v, default)
@@ -27,13 +26,16 @@ local function flag(v, default)
     return not (v == 0 or v == false or v == "0" or v == "false" or v == "off" or v == "no")
 end
 
--- Number of GPT-2 blocks of the transformers.
+-- An optional key is set when it is not 0.
 local function set(v) return v ~= nil and v ~= 0 end
+
+-- A block count: a positive integer, else an error located at the model function's caller.
 local function count(v)
     local n = math.tointeger(tonumber(v))
     if not n or n < 1 then error("config needs a positive integer `layers` or `n_layer`, got " .. tostring(v), 3) end
     return n
 end
+-- Number of GPT-2 blocks of the transformers.
 local function gpt2_layers(cfg)
     return count(set(cfg.n_layer) and cfg.n_layer or cfg.layers)
 end
@@ -43,7 +45,7 @@ local function mixer_layers(cfg)
     return count(set(cfg.n_layer) and cfg.n_layer or 2 * (tonumber(cfg.layers) or 0))
 end
 
-local function read_in(cfg, shape) return nn.read_in(shape, cfg.D) end
+local function read_in(cfg, shape) return nn.read_in(shape, cfg.D) end   -- nn.lua: tasks.md's layouts
 local function read_out(h, cfg, shape) return nn.read_out(h, shape) end
 
 -- GPT-2's position table rows: 2 * n_positions (interleaved x/y tokens), 3 * n_positions for cot_io.
@@ -55,10 +57,10 @@ end
 -- Backbones
 
 -- GPT-2 stack: L blocks (attention + MLP) then ln_f. Names backbone.h.<i>.*, backbone.ln_f.*.
-local function gpt2_stack(h, cfg, first)
+local function gpt2_stack(h, cfg)
     local L = gpt2_layers(cfg)
     for i = 0, L - 1 do
-        h = nn.gpt2_block(h, "backbone.h." .. (first + i), cfg.heads, L)
+        h = nn.gpt2_block(h, "backbone.h." .. i, cfg.heads, L)
     end
     return nn.layer_norm(h, "backbone.ln_f")
 end
@@ -101,7 +103,7 @@ function M.transformer(cfg, shape)
     if flag(cfg.pe, true) then
         h = nn.add_positions(h, "backbone.wpe.weight", gpt2_positions(cfg, shape), 0.02, "n_positions")
     end
-    return read_out(gpt2_stack(h, cfg, 0), cfg, shape)
+    return read_out(gpt2_stack(h, cfg), cfg, shape)
 end
 
 -- Transformer without positional encoding (MQAR Table 3b): GPT-2 with the wpe term removed.
@@ -150,7 +152,7 @@ end
 -- (backbone.mamba.*, plain torch init of out_proj), then the GPT-2 blocks, no position table.
 function M.transformer_mamba(cfg, shape)
     local h = nn.residual(read_in(cfg, shape), "backbone.mamba", function(x, p) return nn.mamba(x, p, {}) end)
-    return read_out(gpt2_stack(h, cfg, 0), cfg, shape)
+    return read_out(gpt2_stack(h, cfg), cfg, shape)
 end
 
 -- MQAR's "Mamba + one Standard Hybrid": 2 * layers Mamba blocks whose middle two are replaced by one

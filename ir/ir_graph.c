@@ -310,6 +310,10 @@ ir_id ir_output_find(const ir_graph *g, const char *name) {
 }
 
 bool ir_output_add(ir_graph *g, const char *name, ir_id id) {
+    if (!name || !name[0]) {
+        ir_errorf(g, "output: needs a name");
+        return false;
+    }
     if (!valid_id(g, id)) {
         if (!g->failed) ir_errorf(g, "output '%s': not a node of this graph (id %d)", name, id);
         return false;

@@ -4,13 +4,17 @@
  * shape the builder was given (sources, reshape, broadcast). On failure it records a message of the form
  * "op: what is wrong: f32[..] x f32[..]" and returns false.
  *
- * Zero-size dims (empty tensors) are allowed everywhere, with NumPy's meaning: a size-0 dim broadcasts
- * against 1 (the result is empty) but not against any other size; slices, pads, concats and matmuls of
- * empty tensors are empty; matmul with K = 0 gives zeros; a scan over T = 0 steps is empty; sum over an
- * empty axis gives 0. Two things have no value and are errors: mean and rmax over an empty axis. cscan
- * needs its last axis to be exactly 2 (re, im). Rank 0 (a scalar) is allowed wherever no axis is needed:
- * sources, elementwise ops, reshape, permute and broadcast; ops that take an axis need rank >= 1, and
- * matmul needs rank >= 2. Axes may be negative (counted from the end) and are stored normalised. */
+ * Zero-size dims (empty tensors) are allowed everywhere, with NumPy's meaning:
+ *   - a size-0 dim broadcasts against 1 (the result is empty), not against any other size;
+ *   - slices may be empty (start == end); concat and pad accept empty inputs (pad fills an empty axis);
+ *   - matmul with M, N or a batch dim of 0 is empty, and with K = 0 gives zeros;
+ *   - a scan over T = 0 steps is empty; sum over an empty axis gives 0;
+ *   - mean and rmax over an empty axis have no value: they are errors.
+ * Rank 0 (a scalar) is allowed wherever no axis is needed: input, param, const, rand_mask, elementwise
+ * ops, reshape, permute and broadcast. Ops that take an axis (iota, reductions, slice, concat, pad, scan,
+ * cscan) need rank >= 1, cscan a last axis of exactly 2 (re, im) that is not the scan axis, and matmul
+ * rank >= 2. Axes may be negative (counted from the end); builders store them normalised (>= 0), and the
+ * verifier insists on it. */
 #include "ir/ir.h"
 
 #include <inttypes.h>

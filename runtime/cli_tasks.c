@@ -47,6 +47,9 @@ static int list_tasks(void) {
         printf("  tokens T = %lld x d_tok = %lld; heads:", (long long)sh.T, (long long)sh.d_tok);
         for (int h = 0; h < sh.nheads; h++)
             printf(" %s (width %lld, %s loss)", sh.heads[h].name, (long long)sh.heads[h].width, loss_name(sh.heads[h].loss));
+        task_train_defaults tr = task_training(t);
+        printf("\n  training (reference): %lld steps, batch %lld, Adam lr %g, gradient clip %g", (long long)tr.steps,
+               (long long)tr.batch, tr.lr, tr.grad_clip);
         printf("\n  baselines:");
         for (int b = 0; b < task_baseline_count(t); b++) printf(" %s", task_baseline_name(t, b));
         printf("\n  parameters:\n");

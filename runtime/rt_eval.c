@@ -56,9 +56,9 @@ bool rt_evaluate(rt_plan *p, const task *t, uint64_t seed, int64_t prompts, bool
     out->prompts = prompts;
     out->nheads = sh.nheads;
     /* metric[h][curve] : [prompts][count]; counted[h] : [prompts][count] */
-    double *metric[TASK_MAX_HEADS][1 + 8] = {{0}};
+    double *metric[TASK_MAX_HEADS][1 + RT_EVAL_MAX_BASELINES] = {{0}};
     float *counted[TASK_MAX_HEADS] = {0}, *hp = NULL;
-    int curve_of_baseline[8];
+    int curve_of_baseline[RT_EVAL_MAX_BASELINES];
     bool okay = true;
     int64_t maxw = 1;
     for (int h = 0; h < sh.nheads; h++) {
@@ -67,8 +67,8 @@ bool rt_evaluate(rt_plan *p, const task *t, uint64_t seed, int64_t prompts, bool
         eh->metric = sh.heads[h].metric;
         eh->count = sh.heads[h].count;
         eh->curve_names[eh->ncurves++] = "model";
-        for (int i = 0; i < nb && i < 8; i++)
-            if (task_baseline_head(t, i) == h && eh->ncurves < 1 + 8) {
+        for (int i = 0; i < nb && i < RT_EVAL_MAX_BASELINES; i++)
+            if (task_baseline_head(t, i) == h && eh->ncurves < 1 + RT_EVAL_MAX_BASELINES) {
                 curve_of_baseline[i] = eh->ncurves;
                 eh->curve_names[eh->ncurves++] = task_baseline_name(t, i);
             }
@@ -99,7 +99,7 @@ bool rt_evaluate(rt_plan *p, const task *t, uint64_t seed, int64_t prompts, bool
             gather_head(pred->data, B, T, d_out, &sh.heads[h], channel, hp);
             task_score(&sh, h, &batch, hp, metric[h][0] + off, counted[h] + off);
         }
-        for (int i = 0; okay && i < nb && i < 8; i++) {
+        for (int i = 0; okay && i < nb && i < RT_EVAL_MAX_BASELINES; i++) {
             int h = task_baseline_head(t, i);
             if (!(okay = task_baseline_predict(t, i, &batch, hp, &terr))) {
                 snprintf(err, errlen, "evaluate: baseline %s: %s", task_baseline_name(t, i), terr.msg);
@@ -119,7 +119,7 @@ bool rt_evaluate(rt_plan *p, const task *t, uint64_t seed, int64_t prompts, bool
         out->mean_model += n ? s / (double)n : 0;
     }
     for (int h = 0; h < TASK_MAX_HEADS; h++) {
-        for (int c = 0; c < 1 + 8; c++) free(metric[h][c]);
+        for (int c = 0; c < 1 + RT_EVAL_MAX_BASELINES; c++) free(metric[h][c]);
         free(counted[h]);
     }
     free(hp);
@@ -133,7 +133,7 @@ bool rt_eval_copy_baselines(rt_eval_result *to, const rt_eval_result *from) {
         rt_eval_head *a = &to->heads[h];
         const rt_eval_head *b = &from->heads[h];
         if (a->count != b->count) return false;
-        for (int c = 1; c < b->ncurves && a->ncurves < 1 + 8; c++) {
+        for (int c = 1; c < b->ncurves && a->ncurves < 1 + RT_EVAL_MAX_BASELINES; c++) {
             task_curve_point *copy = malloc((size_t)b->count * sizeof *copy);
             if (!copy) return false;
             memcpy(copy, b->curve[c], (size_t)b->count * sizeof *copy);

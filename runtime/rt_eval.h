@@ -8,14 +8,16 @@
 
 #include <stdio.h>
 
+enum { RT_EVAL_MAX_BASELINES = 16 };
+
 /* One head's curves: curve[0] is the model, curve[1 + i] baseline i (for the baselines of this head). */
 typedef struct rt_eval_head {
     const char *name;
     task_metric_kind metric;
     int64_t count;                /* positions */
     int ncurves;
-    const char *curve_names[1 + 8];
-    task_curve_point *curve[1 + 8]; /* [count] each */
+    const char *curve_names[1 + RT_EVAL_MAX_BASELINES];
+    task_curve_point *curve[1 + RT_EVAL_MAX_BASELINES]; /* [count] each */
 } rt_eval_head;
 
 typedef struct rt_eval_result {

@@ -193,6 +193,8 @@ fail:
 
 void task_free(task *t) { free(t); }
 
+task_train_defaults task_training(const task *t) { return t->desc->train; }
+
 /* ---- shapes and curriculum ---- */
 
 int64_t task_n_max(const task *t) { return task_p(t, P_N); }

@@ -163,6 +163,16 @@ double task_param(const task *t, const char *name);
 /* Writes "d=20,N=41,..." (every parameter, choices by name) into buf; returns the length it needs. */
 size_t task_params_string(const task *t, char *buf, size_t n);
 
+/* The reference's training setting for the task (tasks.md 0.2 and each task's yaml, Transformer
+ * column): steps, batch size, Adam learning rate (constant) and global gradient-norm clip. mqar:
+ * the paper's 300,000 sequences x 64 epochs / batch 64 = 300,000 steps, the first rate of its sweep
+ * {1e-4, 4.64e-4, 2.15e-3, 1e-2}, and the retrieval yaml's clip 100. models.md may override per model. */
+typedef struct task_train_defaults {
+    int64_t steps, batch;
+    double lr, grad_clip;
+} task_train_defaults;
+task_train_defaults task_training(const task *t);
+
 /* ---- shapes, curriculum, batches ---- */
 
 int64_t task_n_max(const task *t);          /* N at the end of the curriculum */

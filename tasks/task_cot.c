@@ -65,4 +65,5 @@ const task_desc task_cot_io = {
     .baselines = {{"zero", TB_ZERO, 0, 1}},
     .shape = cot_shape,
     .sample = cot_sample,
+    .train = {500000, TASK_BATCH, 1e-4, 10.0},
 };

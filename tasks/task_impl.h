@@ -7,8 +7,8 @@
 
 /* Hot loops get an AVX2 clone chosen at load time. The clones run the same IEEE operations in
  * the same order (ISO C mode: no FMA contraction; no reassociation), so results are identical. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define TASK_CLONES __attribute__((target_clones("avx2", "default")))
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && !defined(TASK_NO_CLONES)
+#define TASK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define TASK_CLONES
 #endif
@@ -80,6 +80,7 @@ typedef struct task_desc {
     /* Checks task-specific constraints between parameters (ranges are checked by task.c). */
     bool (*check)(const task *t, task_error *err);
     void (*shape)(const task *t, int64_t N, task_shape *sh);
+    task_train_defaults train;
     /* Writes one prompt of state st laid out with N points. */
     void (*sample)(const task *t, task_state st, const task_rng *r, int64_t N, const task_prompt *out);
 } task_desc;

@@ -72,4 +72,5 @@ const task_desc task_mqar = {
     .check = mqar_check,
     .shape = mqar_shape,
     .sample = mqar_sample,
+    .train = {300000, TASK_BATCH, 1e-4, 100.0},
 };

@@ -158,6 +158,7 @@ const task_desc task_ortho_outlier_regression = {
     .interleaved = true,
     .shape = ortho_shape,
     .sample = ortho_sample,
+    .train = {500001, TASK_BATCH, 1e-4, 10.0},
 };
 
 /* ---- many outliers (tasks.md 2.2). Latent: w[d], outlier[N]. ---- */
@@ -193,4 +194,5 @@ const task_desc task_many_outlier_regression = {
     .interleaved = true,
     .shape = many_shape,
     .sample = many_sample,
+    .train = {1000001, TASK_BATCH, 1e-4, 10.0},
 };

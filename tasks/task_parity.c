@@ -68,4 +68,5 @@ const task_desc task_sparse_parity = {
     .check = parity_check,
     .shape = parity_shape,
     .sample = parity_sample,
+    .train = {500001, TASK_BATCH, 4e-4, 10.0},
 };

@@ -58,6 +58,7 @@ const task_desc task_linear_regression = {
     .interleaved = true,
     .shape = linear_shape,
     .sample = linear_sample,
+    .train = {500001, TASK_BATCH, 1e-4, 10.0},
 };
 
 /* ---- sparse linear regression (tasks.md 1.2). Latent: w[d], S[k] (kept coordinates). ---- */
@@ -113,6 +114,7 @@ const task_desc task_sparse_linear_regression = {
     .check = sparse_check,
     .shape = sparse_shape,
     .sample = sparse_sample,
+    .train = {500001, TASK_BATCH, 1e-4, 10.0},
 };
 
 /* ---- two-layer ReLU network (tasks.md 1.3). Latent: W1[d][h], W2[h]. ---- */
@@ -232,6 +234,7 @@ const task_desc task_relu_2nn_regression = {
     .interleaved = true,
     .shape = relu2nn_shape,
     .sample = relu2nn_sample,
+    .train = {500001, TASK_BATCH, 1e-4, 10.0},
 };
 
 /* ---- decision tree (tasks.md 1.4). Latent: coord[nodes], value[nodes], nodes = 2^(depth+1) - 1. ---- */
@@ -270,4 +273,5 @@ const task_desc task_decision_tree = {
     .interleaved = true,
     .shape = tree_shape,
     .sample = tree_sample,
+    .train = {500001, TASK_BATCH, 4e-4, 10.0},
 };

@@ -93,6 +93,31 @@ int main(void) {
     ok(!e.failed && fn2, "lookup axpy from loaded object");
     if (fn2) check_axpy((cg_kernel_fn)fn2, "object reload");
 
+    /* 2a. removable code: load, run, remove, load the same name again */
+    {
+        cg_code *code = NULL;
+        e = cg_jit_add_object_removable(jit2, obj.data, obj.size, &code);
+        ok(e.failed, "a second definition of axpy in jit2 is refused: %.60s", e.msg);
+        cg_jit *jit4 = NULL;
+        e = cg_jit_create(&jit4, NULL);
+        for (int round = 0; round < 2 && !e.failed; round++) {
+            e = cg_jit_add_object_removable(jit4, obj.data, obj.size, &code);
+            void *f4 = NULL;
+            if (!e.failed) e = cg_jit_lookup(jit4, "axpy", &f4);
+            ok(!e.failed && f4, "round %d: removable axpy loaded %s", round, e.msg);
+            if (f4) check_axpy((cg_kernel_fn)f4, "removable");
+            if (round == 0) {
+                e = cg_jit_remove(jit4, code);
+                ok(!e.failed, "removed %s", e.msg);
+                e = cg_jit_lookup(jit4, "axpy", &f4);
+                ok(e.failed, "axpy is gone after removal");
+                e = cg_ok();
+            }
+        }
+        /* the second round's code is left for cg_jit_destroy to free */
+        cg_jit_destroy(jit4);
+    }
+
     /* 2b. the AOT path: the same object bytes linked into a shared library by cc */
     {
         char dir[] = "/tmp/iclc_cg_jit_XXXXXX", obj_path[96], so_path[96], cmd[300];

@@ -54,6 +54,9 @@ static void test_generic_errors(void) {
     ok(!ir_output_add(G, "z", 99), "output of a bogus id refused");
     is_str(ir_error(G), "output 'z': not a node of this graph (id 99) (b.lua:7)", "  message");
     ir_clear_error(G);
+    ok(!ir_output_add(G, NULL, x) && !ir_output_add(G, "", x), "output without a name refused");
+    is_str(ir_error(G), "output: needs a name (b.lua:7)", "  message");
+    ir_clear_error(G);
     ok(!ir_output_add(G, "y", x), "duplicate output name refused");
     is_str(ir_error(G), "output 'y' is defined twice (b.lua:7)", "  message");
     ir_clear_error(G);

@@ -35,6 +35,15 @@ static void check_f32(const ir_tensor *f, const ir_tensor *d, double tol, const 
     th_close(f->data, d->data, n, tol, "%s: round_f32 agrees with double", name);
 }
 
+/* Every graph the tables build must verify, and its clone must verify with the same hash. Prints a
+ * line only on failure (the tables would otherwise double their output). */
+static void check_graph(ir_graph *g, const char *name) {
+    if (!ir_verify(g)) ok(0, "%s: the graph verifies: %s", name, ir_error(g));
+    ir_graph *c = ir_graph_clone(g);
+    if (!c || !ir_verify(c) || ir_graph_hash(c) != ir_graph_hash(g)) ok(0, "%s: the clone verifies with the same hash", name);
+    ir_graph_free(c);
+}
+
 /* ---- 1. hand-computed cases ---- */
 
 typedef struct hand_case {
@@ -58,6 +67,7 @@ static void run_hand(const hand_case *c) {
         ir_graph_free(g);
         return;
     }
+    check_graph(g, c->name);
     char a[96], b[96];
     is_str(th_type(g->nodes[y].shape, a), th_type(c->out, b), "%s: shape", c->name);
     for (int r = 0; r < 2; r++) {
@@ -230,6 +240,7 @@ static void run_ew(const ew_case *c, int nin, const ir_shape *in, uint64_t *rng)
         ir_graph_free(g);
         return;
     }
+    check_graph(g, name);
     ir_shape out = in[0];
     for (int k = 1; k < nin; k++) out = ref_bshape(out, in[k]);
     is_str(th_type(g->nodes[y].shape, t[0]), th_type(out, t[1]), "%s: shape", name);
@@ -515,6 +526,7 @@ static void run_ref(const ref_case *c, uint64_t *rng) {
         x[k] = malloc((size_t)(n ? n : 1) * sizeof(double));
         th_fill(x[k], n, rng, -1.2, 1.2);
     }
+    check_graph(g, c->name);
     ir_shape out = c->ref(c, x, want);
     char a[96], b[96];
     is_str(th_type(g->nodes[y].shape, a), th_type(out, b), "%s: shape", c->name);
@@ -550,6 +562,8 @@ static void test_reference(void) {
         {"rmax [3,4,5] axis 1", OP_rmax, 1, {SH(3, 4, 5)}, {.axis = 1}, NULL, ref_reduce},
         {"rmax [3,4,5] axis -1", OP_rmax, 1, {SH(3, 4, 5)}, {.axis = -1}, NULL, ref_reduce},
         {"rmax [6] axis 0", OP_rmax, 1, {SH(6)}, {.axis = 0}, NULL, ref_reduce},
+        {"rmax [0,3] axis 1 (empty result)", OP_rmax, 1, {SH(0, 3)}, {.axis = 1}, NULL, ref_reduce},
+        {"mean [3,0] axis 0 (empty result)", OP_mean, 1, {SH(3, 0)}, {.axis = 0}, NULL, ref_reduce},
         {"mean [3,4,5] axis 2", OP_mean, 1, {SH(3, 4, 5)}, {.axis = 2}, NULL, ref_reduce},
         {"mean [3,4,5] axis -2", OP_mean, 1, {SH(3, 4, 5)}, {.axis = -2}, NULL, ref_reduce},
         {"mean [2,1,1,2,1,3] axis 3", OP_mean, 1, {SH(2, 1, 1, 2, 1, 3)}, {.axis = 3}, NULL, ref_reduce},
@@ -626,6 +640,8 @@ static void test_reference(void) {
          {.axis = -3, .reverse = true}, NULL, ref_scan},
         {"cscan [2,3,2,2] axis 2 reverse", OP_cscan, 3, {SH(2, 3, 2, 2), SH(2, 3, 2, 2), SH(2, 3, 1, 2)},
          {.axis = 2, .reverse = true}, NULL, ref_scan},
+        {"cscan [0,3,2] axis 1 (empty)", OP_cscan, 3, {SH(0, 3, 2), SH(0, 3, 2), SH(0, 1, 2)}, {.axis = 1}, NULL, ref_scan},
+        {"cscan [2,0,2] axis 1 (T=0)", OP_cscan, 3, {SH(2, 0, 2), SH(2, 0, 2), SH(2, 1, 2)}, {.axis = 1}, NULL, ref_scan},
         {"cscan [2,3,2,2] axis -3", OP_cscan, 3, {SH(2, 3, 2, 2), SH(2, 3, 2, 2), SH(2, 1, 2, 2)}, {.axis = -3}, NULL,
          ref_scan},
     };
@@ -825,6 +841,16 @@ static void test_interp_errors(void) {
     is_str(err, "interp: value of %1 (exp) has the wrong shape", "... with a message");
     v->t[1].shape = SH(2, 3);
     ok(ir_interp(g, v, NULL, err, sizeof err), "NULL options mean double mode");
+    g->args[g->nodes[1].in_off] = 1;
+    ok(!ir_interp(g, v, NULL, err, sizeof err), "an unverified graph with a self reference is refused");
+    is_str(err, "interp: input 0 of %1 (exp) is %1, not an earlier node", "... with a message");
+    g->args[g->nodes[1].in_off] = 0;
+    g->nodes[1].op = OP_COUNT;
+    ok(!ir_interp(g, v, NULL, err, sizeof err), "an unknown op is refused");
+    char want[64];
+    snprintf(want, sizeof want, "interp: %%1 has unknown op %d", OP_COUNT);
+    is_str(err, want, "... with a message");
+    g->nodes[1].op = OP_exp;
     ir_values_free(v);
     /* a variadic op with more inputs than the interpreter's small buffer */
     ir_id xs[12];

@@ -280,6 +280,58 @@ static void test_catalog(void) {
     fe_catalog_free(c);
 }
 
+/* Layers no architecture uses (RMSNorm) or that the oracle only sees inside a model (exact GELU), from a
+ * model file written here, against C on the interpreter in double. */
+static void test_layers(const char *dir) {
+    char path[256], err[1024] = "";
+    snprintf(path, sizeof path, "%s/layers.lua", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        ok(0, "write %s", path);
+        return;
+    }
+    fputs("local nn = require('nn')\n"
+          "local function tokens(s) return iclc.input('tokens', {s.B, s.T, s.d_in}) end\n"
+          "return {\n"
+          "  rms = function(c, s) return nn.rms_norm(tokens(s), 'n'):slice(2, 0, 1) end,\n"
+          "  gelu = function(c, s) return nn.gelu_erf(tokens(s)):slice(2, 0, 1) end,\n"
+          "}\n",
+          f);
+    fclose(f);
+    for (int which = 0; which < 2; which++) {
+        char model[300];
+        snprintf(model, sizeof model, "%s:%s", path, which ? "gelu" : "rms");
+        fe_shape sh;
+        fe_model *m = fe_task_shape("linear_regression", 2, &sh, err, sizeof err)
+                          ? fe_build(&(fe_options){.model = model, .config = "tiny", .shape = sh}, err, sizeof err)
+                          : NULL;
+        if (!m) {
+            diag("%s", err);
+            ok(0, "%s builds", model);
+            continue;
+        }
+        ir_values *params = ir_values_new(m->graph);
+        ir_values_init_params(m->graph, params, 1);
+        int64_t nt = sh.B * sh.T * sh.d_in, n = 0;
+        double *x = malloc((size_t)nt * sizeof *x), worst = 0;
+        for (int64_t i = 0; i < nt; i++) x[i] = sin(0.37 * (double)i) * 3;
+        double *y = interpret(m->graph, params, x, false, &n);
+        for (int64_t r = 0; y && r < sh.B * sh.T; r++) {
+            const double *row = x + r * sh.d_in;
+            double ms = 0, want;
+            for (int64_t c = 0; c < sh.d_in; c++) ms += row[c] * row[c] / (double)sh.d_in;
+            want = which ? 0.5 * row[0] * (1 + erf(row[0] / sqrt(2))) : row[0] / sqrt(ms + 1e-5);
+            worst = fmax(worst, fabs(y[r] - want));
+        }
+        ok(y && n == sh.B * sh.T && worst < 1e-12, "nn.%s = its formula (max error %.2g)", which ? "gelu_erf" : "rms_norm",
+           worst);
+        free(y);
+        free(x);
+        ir_values_free(params);
+        fe_model_free(m);
+    }
+}
+
 int main(void) {
     test_catalog();
     test_user_hybrid();
@@ -292,6 +344,7 @@ int main(void) {
         ok(0, "temporary directory");
         return done_testing();
     }
+    test_layers(dir);
     const char *tiny = "D=16,layers=1,heads=2,dropout=0";
     static const struct {
         const char *model;

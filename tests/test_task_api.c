@@ -49,6 +49,20 @@ static void defaults(void) {
     }
 }
 
+static void training(void) {
+    task_error err;
+    task *t = task_create("decision_tree", NULL, &err);
+    task_train_defaults tr = task_training(t);
+    ok(tr.steps == 500001 && tr.batch == 64 && tr.lr == 4e-4 && tr.grad_clip == 10, "decision tree: 500001 steps, B 64, lr 4e-4, clip 10");
+    task_free(t);
+    t = task_create("many_outlier_regression", NULL, &err);
+    ok(task_training(t).steps == 1000001, "many-outlier trains 1000001 steps");
+    task_free(t);
+    t = task_create("mqar", NULL, &err);
+    ok(task_training(t).grad_clip == 100, "mqar clips at 100");
+    task_free(t);
+}
+
 static void params(void) {
     task_error err;
     task *t = task_create("linear_regression", "d=10,N=21", &err);
@@ -238,6 +252,7 @@ static void sample_errors(void) {
 int main(void) {
     registry();
     defaults();
+    training();
     params();
     shapes();
     curriculum();
