@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "frontend/frontend.h"
 #include "passes/adam.h"
+#include "passes/passes.h"
 #include "runtime/rt_loss.h"
 
 double rt_bench_now(void) {
@@ -48,40 +48,9 @@ rt_flops rt_bench_flops(const ir_graph *g) {
 
 /* ---- graphs ---- */
 
-/* The prompt shape of task t with N points for the frontend. */
-static bool task_fe_shape(const task *t, int64_t B, int64_t N, fe_shape *out, char *err, size_t errlen) {
-    if (!fe_task_shape(task_get_name(t), B, out, err, errlen)) return false;
-    task_shape ts = task_shape_at(t, N);
-    int64_t d_out = 0;
-    for (int h = 0; h < ts.nheads; h++) d_out += ts.heads[h].width;
-    out->T = ts.T, out->d_in = ts.d_tok, out->d_out = d_out, out->n_points = N;
-    double d = task_param(t, "d"), k = task_param(t, "k"), m = task_param(t, "m");
-    if (!isnan(d)) out->d = (int64_t)d;
-    if (!isnan(k) && out->k) out->k = (int64_t)k;
-    if (!isnan(m) && out->m) out->m = (int64_t)m;
-    return true;
-}
-
-/* The forward graph of m (set: the spec's overrides plus `extra`). */
-static ir_graph *forward_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, const char *extra,
-                               char *err, size_t errlen) {
-    fe_shape sh;
-    if (!task_fe_shape(t, B, N, &sh, err, errlen)) return NULL;
-    char set[1024];
-    snprintf(set, sizeof set, "%s%s%s", m->set && *m->set ? m->set : "", m->set && *m->set && extra ? "," : "",
-             extra ? extra : "");
-    fe_options o = {.model = m->model, .config = m->config, .set = *set ? set : NULL, .shape = sh};
-    fe_model *fm = fe_build(&o, err, errlen);
-    if (!fm) return NULL;
-    ir_graph *g = fm->graph;
-    fm->graph = NULL;
-    fe_model_free(fm);
-    return g;
-}
-
 ir_graph *build_training_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, char *err,
                                size_t errlen) {
-    ir_graph *g = forward_graph(m, t, B, N, NULL, err, errlen);
+    ir_graph *g = rt_model_build(m, t, B, N, true, NULL, err, errlen);
     if (!g) return NULL;
     task_shape ts = task_shape_at(t, N);
     rt_head heads[TASK_MAX_HEADS];
@@ -93,8 +62,10 @@ ir_graph *build_training_graph(const rt_model_spec *m, const task *t, int64_t B,
         channel += th->width;
     }
     ir_id loss = rt_loss_append(g, ir_output_find(g, "pred"), heads, ts.nheads);
+    /* the passes `iclc train` runs (runtime/rt_train.c) */
     ir_adam_opts adam = ir_adam_defaults();
-    if (loss == IR_NONE || !ir_output_add(g, "loss", loss) || !pass_train_graph(g, NULL, &adam)) {
+    if (loss == IR_NONE || !ir_output_add(g, "loss", loss) || !pass_autodiff(g, NULL) || !pass_adam(g, &adam) ||
+        !pass_cse(g, NULL) || !pass_dce(g, NULL) || !ir_verify(g)) {
         snprintf(err, errlen, "training graph of %s/%s: %s", m->model, m->config ? m->config : "", ir_error(g));
         ir_graph_free(g);
         return NULL;
@@ -103,7 +74,7 @@ ir_graph *build_training_graph(const rt_model_spec *m, const task *t, int64_t B,
 }
 
 ir_graph *build_eval_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, char *err, size_t errlen) {
-    return forward_graph(m, t, B, N, "train=0", err, errlen);
+    return rt_model_build(m, t, B, N, false, NULL, err, errlen);
 }
 
 /* ---- matmul shapes ---- */
