@@ -35,7 +35,7 @@ static void on_signal(int sig) {
 rt_train_opts rt_train_defaults(void) {
     return (rt_train_opts){
         .model = "models.lua:transformer", .config = "tiny", .task = "linear_regression", .out = "runs/default",
-        .backend = "interp", .steps = 2000, .batch = 64, .seed = 1, .eval_every = 500, .eval_prompts = 1280,
+        .backend = "jit", .steps = 2000, .batch = 64, .seed = 1, .eval_every = 500, .eval_prompts = 1280,
         .save_every = 500, .log_every = 10, .lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
         .weight_decay = 0, .clip = 10,
     };
@@ -362,7 +362,7 @@ int rt_train(const rt_train_opts *opts) {
         }
         tr.step = strtoll(rt_ckpt_meta(resume, "step") ? rt_ckpt_meta(resume, "step") : "0", NULL, 10);
     }
-    if (!tr.o.backend) tr.o.backend = "interp";
+    if (!tr.o.backend) tr.o.backend = "jit";
     tr.ex = rt_executor_find(tr.o.backend);
     task_error terr;
     int status = 2;
@@ -482,7 +482,7 @@ int rt_eval_run(const char *dir, const char *backend, int64_t prompts, int64_t t
     rt_ckpt *c = NULL;
     int status = 2;
     if (!load_for_resume(&tr, &c) || !options_from_checkpoint(&tr, c, meta_store, sizeof meta_store)) goto out;
-    if (!tr.o.backend) tr.o.backend = "interp";
+    if (!tr.o.backend) tr.o.backend = "jit";
     tr.ex = rt_executor_find(tr.o.backend);
     if (!tr.ex) {
         snprintf(tr.err, sizeof tr.err, "unknown backend '%s' (choose from: %s)", tr.o.backend, rt_executor_names());
