@@ -10,6 +10,7 @@
 enum {
     FE_HOOK_PERIOD = 10000,      /* instructions between two budget checks */
     FE_MAX_NODES = 2000000,      /* graph nodes one script may build */
+    FE_MAX_DEPTH = 10000,        /* nested Lua calls */
     FE_MAX_SOURCE = 64 << 20,    /* bytes of one Lua source file */
 };
 
@@ -18,8 +19,11 @@ typedef struct fe_ctx {
     ir_graph *g;              /* graph being built (NULL while only listing) */
     size_t mem, mem_limit;    /* Lua heap bytes in use and allowed */
     int64_t steps, step_limit;/* Lua instructions run and allowed */
-    bool over_budget;
+    double t0, time_limit;    /* start (monotonic seconds) and allowed wall-clock seconds */
+    bool over_budget;         /* instructions or time are spent: every instruction raises */
+    char budget_msg[200];
     bool debug;               /* ICLC_DEBUG: keep the Lua traceback of an error */
+    char main_file[1024];     /* the model file being run, for messages without a Lua location */
     char script_dir[1024];    /* directory of the user's model file, for require("name"); "" = none */
     const char *models_dir;   /* NULL = embedded sources */
     char nn_sha256[65];       /* of the nn.lua that was required ("" = none) */

@@ -127,9 +127,10 @@ static const char *type_name(lua_State *L, int idx) {
 static int64_t get_int(lua_State *L, int idx, const char *op, const char *what) {
     int isnum = 0;
     lua_Integer v = lua_tointegerx(L, idx, &isnum);
+    if (lua_type(L, idx) == LUA_TNUMBER && !isnum)
+        fe_raise(L, op, "%s must be an integer, got the number %.17g", what, (double)lua_tonumber(L, idx));
     if (!isnum || lua_type(L, idx) != LUA_TNUMBER)
-        fe_raise(L, op, "%s must be an integer, got %s%s", what, lua_type(L, idx) == LUA_TNUMBER ? "the number " : "",
-                 lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx) : type_name(L, idx));
+        fe_raise(L, op, "%s must be an integer, got %s", what, type_name(L, idx));
     return (int64_t)v;
 }
 
