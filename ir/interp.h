@@ -37,7 +37,9 @@ void ir_values_free(ir_values *v);
 void ir_values_init_params(const ir_graph *g, ir_values *v, uint64_t seed);
 
 /* Evaluates every non-source node in order (inputs and params are read from v, consts/iota are
- * computed). Returns false with a message in err when a value is missing or shapes disagree. */
+ * computed). Returns false with a message in err when a value is missing or shapes disagree. g should
+ * have passed ir_verify; the interpreter itself only refuses unknown ops and inputs that are not earlier
+ * nodes. */
 bool ir_interp(const ir_graph *g, ir_values *v, const ir_interp_opts *opts, char *err, size_t errlen);
 
 /* The per-op reference implementations (one per ops.def row). `in` holds the node's inputs in order;

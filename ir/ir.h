@@ -207,7 +207,7 @@ ir_id ir_matmul(ir_graph *g, ir_id a, ir_id b, bool ta, bool tb);
 ir_id ir_scan(ir_graph *g, ir_id a, ir_id b, ir_id h0, int axis, bool reverse);
 ir_id ir_cscan(ir_graph *g, ir_id a, ir_id b, ir_id h0, int axis, bool reverse);
 
-/* Marks id as a named graph output. false (with an error) on a duplicate name or bad id. */
+/* Marks id as a named graph output. false (with an error) on a missing or duplicate name or a bad id. */
 bool ir_output_add(ir_graph *g, const char *name, ir_id id);
 /* Output id by name, IR_NONE when absent. */
 ir_id ir_output_find(const ir_graph *g, const char *name);
@@ -233,7 +233,8 @@ void ir_init_fill(const ir_node *param, uint64_t seed, float *out);
 
 /* ---- whole-graph checks ----
  * Verifies every node: known op, arity, inputs defined earlier (topological order, no dangling ids),
- * attributes valid, shape equal to what its shape rule infers, outputs valid, source names unique.
+ * attributes valid and canonical (axes normalised to >= 0, perm entries past the rank 0), shape equal
+ * to what its shape rule infers, outputs valid, input names unique, param names unique.
  * Returns false with the message in the graph's error. */
 bool ir_verify(ir_graph *g);
 

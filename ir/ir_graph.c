@@ -202,8 +202,9 @@ ir_id ir_build(ir_graph *g, ir_op op, const ir_id *in, int nin, const ir_attrs *
             return IR_NONE;
         }
     if (info->arity >= 0 ? nin != info->arity : nin < 1) {
-        ir_errorf(g, "%s: expects %s%d input%s, got %d", info->name, info->arity < 0 ? "at least " : "",
-                  info->arity < 0 ? 1 : info->arity, info->arity == 1 ? "" : "s", nin);
+        int want = info->arity < 0 ? 1 : info->arity;
+        ir_errorf(g, "%s: expects %s%d input%s, got %d", info->name, info->arity < 0 ? "at least " : "", want,
+                  want == 1 ? "" : "s", nin);
         return IR_NONE;
     }
     if (!grow((void **)&g->nodes, &g->cap_nodes, g->nnodes + 1, sizeof(ir_node)) ||
@@ -241,7 +242,8 @@ ir_id ir_rand_mask(ir_graph *g, ir_shape s, double p, int64_t seed) {
 
 static bool has_flag(ir_graph *g, ir_op op, uint32_t flag, const char *what) {
     if ((unsigned)op < OP_COUNT && (ir_ops[op].flags & flag)) return true;
-    ir_errorf(g, "%s is not %s", (unsigned)op < OP_COUNT ? ir_ops[op].name : "an op", what);
+    if ((unsigned)op < OP_COUNT) ir_errorf(g, "%s is not %s", ir_ops[op].name, what);
+    else ir_errorf(g, "op %d is not %s", (int)op, what);
     return false;
 }
 
@@ -308,6 +310,10 @@ ir_id ir_output_find(const ir_graph *g, const char *name) {
 }
 
 bool ir_output_add(ir_graph *g, const char *name, ir_id id) {
+    if (!name || !name[0]) {
+        ir_errorf(g, "output: needs a name");
+        return false;
+    }
     if (!valid_id(g, id)) {
         if (!g->failed) ir_errorf(g, "output '%s': not a node of this graph (id %d)", name, id);
         return false;

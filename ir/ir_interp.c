@@ -68,6 +68,11 @@ bool ir_interp(const ir_graph *g, ir_values *v, const ir_interp_opts *opts, char
     int cap = 8;
     for (ir_id id = 0; id < g->nnodes; id++) {
         const ir_node *n = &g->nodes[id];
+        if ((unsigned)n->op >= OP_COUNT) {
+            snprintf(err, errlen, "interp: %%%d has unknown op %d", id, (int)n->op);
+            if (in != small) free(in);
+            return false;
+        }
         if (n->nin > cap) {
             ir_tensor *bigger = malloc((size_t)n->nin * sizeof *bigger);
             if (!bigger) {
@@ -79,7 +84,15 @@ bool ir_interp(const ir_graph *g, ir_values *v, const ir_interp_opts *opts, char
             in = bigger;
             cap = n->nin;
         }
-        for (int k = 0; k < n->nin; k++) in[k] = v->t[ir_in(g, n, k)];
+        for (int k = 0; k < n->nin; k++) {
+            ir_id x = ir_in(g, n, k);
+            if (x < 0 || x >= id) { /* an unverified graph: refuse rather than read out of bounds */
+                snprintf(err, errlen, "interp: input %d of %%%d (%s) is %%%d, not an earlier node", k, id, ir_ops[n->op].name, x);
+                if (in != small) free(in);
+                return false;
+            }
+            in[k] = v->t[x];
+        }
         if (!ir_shape_eq(v->t[id].shape, n->shape)) {
             snprintf(err, errlen, "interp: value of %%%d (%s) has the wrong shape", id, ir_ops[n->op].name);
             if (in != small) free(in);
@@ -339,7 +352,7 @@ void interp_matmul(const ir_node *n, const ir_tensor *in, ir_tensor *out, const 
     for (int i = 0; i < ba.rank; i++) ba.dim[i] = A->shape.dim[i];
     for (int i = 0; i < bb.rank; i++) bb.dim[i] = B->shape.dim[i];
     int64_t idx[IR_MAX_RANK] = {0}, bi = 0;
-    if (M * N == 0) return;
+    if (ir_numel(out->shape) == 0) return; /* also covers an empty batch dim, where M * N > 0 */
     do {
         const double *a = A->data + bcast_offset(batch, ba, idx) * M * K;
         const double *b = B->data + bcast_offset(batch, bb, idx) * K * N;

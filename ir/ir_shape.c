@@ -2,7 +2,19 @@
  *
  * A rule reads the node's inputs and attributes, and either sets n->shape (inferred ops) or checks the
  * shape the builder was given (sources, reshape, broadcast). On failure it records a message of the form
- * "op: what is wrong: f32[..] x f32[..]" and returns false. */
+ * "op: what is wrong: f32[..] x f32[..]" and returns false.
+ *
+ * Zero-size dims (empty tensors) are allowed everywhere, with NumPy's meaning:
+ *   - a size-0 dim broadcasts against 1 (the result is empty), not against any other size;
+ *   - slices may be empty (start == end); concat and pad accept empty inputs (pad fills an empty axis);
+ *   - matmul with M, N or a batch dim of 0 is empty, and with K = 0 gives zeros;
+ *   - a scan over T = 0 steps is empty; sum over an empty axis gives 0;
+ *   - mean and rmax over an empty axis have no value: they are errors.
+ * Rank 0 (a scalar) is allowed wherever no axis is needed: input, param, const, rand_mask, elementwise
+ * ops, reshape, permute and broadcast. Ops that take an axis (iota, reductions, slice, concat, pad, scan,
+ * cscan) need rank >= 1, cscan a last axis of exactly 2 (re, im) that is not the scan axis, and matmul
+ * rank >= 2. Axes may be negative (counted from the end); builders store them normalised (>= 0), and the
+ * verifier insists on it. */
 #include "ir/ir.h"
 
 #include <inttypes.h>
@@ -125,6 +137,12 @@ bool shape_select(ir_graph *g, ir_node *n) {
 bool shape_reduce(ir_graph *g, ir_node *n) {
     ir_shape s = input(g, n, 0)->shape;
     if (!norm_axis(g, n, s.rank, &n->attr.axis)) return false;
+    if (s.dim[n->attr.axis] == 0 && n->op != OP_sum) {
+        char a[TYPE_BUF];
+        ir_errorf(g, "%s: axis %" PRId64 " of %s is empty (only sum reduces an empty axis)", opname(n), n->attr.axis,
+                  in_type(g, n, 0, a));
+        return false;
+    }
     s.dim[n->attr.axis] = 1;
     n->shape = s;
     return true;
@@ -199,9 +217,10 @@ bool shape_concat(ir_graph *g, ir_node *n) {
             return false;
         }
         s.dim[ax] += t.dim[ax];
+        if (s.dim[ax] > (INT64_C(1) << 40)) break; /* check_dims reports it; stops before any overflow */
     }
     n->shape = s;
-    return true;
+    return check_dims(g, n, s);
 }
 
 bool shape_pad(ir_graph *g, ir_node *n) {
@@ -209,6 +228,10 @@ bool shape_pad(ir_graph *g, ir_node *n) {
     if (!norm_axis(g, n, s.rank, &n->attr.axis)) return false;
     if (n->attr.lo < 0 || n->attr.hi < 0) {
         ir_errorf(g, "pad: lo and hi must be >= 0, got %" PRId64 " and %" PRId64, n->attr.lo, n->attr.hi);
+        return false;
+    }
+    if (n->attr.lo > (INT64_C(1) << 40) || n->attr.hi > (INT64_C(1) << 40)) { /* keeps the sum below from overflowing */
+        ir_errorf(g, "pad: lo and hi must be at most 2^40, got %" PRId64 " and %" PRId64, n->attr.lo, n->attr.hi);
         return false;
     }
     s.dim[n->attr.axis] += n->attr.lo + n->attr.hi;

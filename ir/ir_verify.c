@@ -2,7 +2,19 @@
  * shape rule says; source names unique; outputs valid. */
 #include "ir/ir.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+
+/* Puts "node %id: " in front of the recorded error (a shape rule's message names the op, not the node). */
+static void prefix_node(ir_graph *g, ir_id id) {
+    char head[32];
+    size_t n = (size_t)snprintf(head, sizeof head, "node %%%d: ", id), len = strlen(g->err);
+    if (len + n >= sizeof g->err) len = sizeof g->err - n - 1; /* keep the head, cut the tail */
+    memmove(g->err + n, g->err, len);
+    memcpy(g->err, head, n);
+    g->err[n + len] = '\0';
+}
 
 static bool check_node(ir_graph *g, ir_id id) {
     const ir_node *n = &g->nodes[id];
@@ -17,10 +29,16 @@ static bool check_node(ir_graph *g, ir_id id) {
         return false;
     }
     if (info->arity >= 0 ? n->nin != info->arity : n->nin < 1) {
-        ir_errorf(g, "node %%%d (%s): has %d inputs", id, info->name, n->nin);
+        int want = info->arity < 0 ? 1 : info->arity;
+        ir_errorf(g, "node %%%d (%s): expects %s%d input%s, got %d", id, info->name, info->arity < 0 ? "at least " : "",
+                  want, want == 1 ? "" : "s", n->nin);
         return false;
     }
-    if (n->in_off < 0 || n->in_off + n->nin > g->nargs) {
+    if (n->shape.rank < 0 || n->shape.rank > IR_MAX_RANK) {
+        ir_errorf(g, "node %%%d (%s): rank %d is outside 0..%d", id, info->name, n->shape.rank, IR_MAX_RANK);
+        return false;
+    }
+    if (n->in_off < 0 || n->in_off > g->nargs - n->nin) {
         ir_errorf(g, "node %%%d (%s): input list out of range", id, info->name);
         return false;
     }
@@ -33,7 +51,21 @@ static bool check_node(ir_graph *g, ir_id id) {
         }
     }
     ir_node copy = *n;
-    if (!ir_infer_shape(g, &copy)) return false;
+    bool failed_before = g->failed;
+    if (!ir_infer_shape(g, &copy)) {
+        if (!failed_before) prefix_node(g, id);
+        return false;
+    }
+    /* Builders store axes normalised (>= 0) and perm entries past the rank as 0; later stages rely on it. */
+    if (copy.attr.axis != n->attr.axis) {
+        ir_errorf(g, "node %%%d (%s): axis %" PRId64 " is not normalised (should be %" PRId64 ")", id, info->name,
+                  n->attr.axis, copy.attr.axis);
+        return false;
+    }
+    if (memcmp(copy.attr.perm, n->attr.perm, sizeof n->attr.perm) != 0) {
+        ir_errorf(g, "node %%%d (%s): perm entries past the rank must be 0", id, info->name);
+        return false;
+    }
     if (!ir_shape_eq(copy.shape, n->shape)) {
         char want[96], got[96];
         ir_errorf(g, "node %%%d (%s): shape %s, but its inputs give %s", id, info->name,
@@ -57,6 +89,11 @@ bool ir_verify(ir_graph *g) {
     g->loc = (ir_loc){0};
     for (int i = 0; okay && i < g->noutputs; i++) {
         const ir_output *o = &g->outputs[i];
+        if (!o->name) {
+            ir_errorf(g, "output %d has no name", i);
+            okay = false;
+            break;
+        }
         if (o->id < 0 || o->id >= g->nnodes) {
             ir_errorf(g, "output '%s' refers to %%%d, which does not exist", o->name, o->id);
             okay = false;

@@ -600,6 +600,44 @@ rt_json_doc *rt_json_parse(const char *text, size_t len, char *err, size_t errle
     return p.doc;
 }
 
+rt_json_doc *rt_json_parse_file(const char *path, char *err, size_t errlen) {
+    if (err && errlen) err[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (err && errlen) snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    bool okay = true;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *nb = realloc(buf, cap);
+            if (!nb) { okay = false; errno = ENOMEM; break; }
+            buf = nb;
+        }
+        size_t k = fread(buf + len, 1, cap - len, f);
+        len += k;
+        if (k == 0) {
+            okay = !ferror(f);
+            break;
+        }
+    }
+    int e = errno;
+    fclose(f);
+    if (!okay) {
+        if (err && errlen) snprintf(err, errlen, "%s: cannot read: %s", path, strerror(e));
+        free(buf);
+        return NULL;
+    }
+    char perr[256];
+    rt_json_doc *doc = rt_json_parse(buf, len, perr, sizeof perr);
+    free(buf);
+    if (!doc && err && errlen) snprintf(err, errlen, "%s: %s", path, perr);
+    return doc;
+}
+
 /* ---- writer ---- */
 
 void rt_jw_init(rt_jw *w, int indent) {

@@ -71,6 +71,10 @@ typedef struct rt_json_doc rt_json_doc;
  * "byte N (line L, column C): ..." in err (errlen > 0). */
 rt_json_doc *rt_json_parse(const char *text, size_t len, char *err, size_t errlen);
 
+/* Reads and parses a whole file; on failure NULL with "PATH: ..." (cannot open/read, or the parse
+ * error) in err. */
+rt_json_doc *rt_json_parse_file(const char *path, char *err, size_t errlen);
+
 /* The root value of a document. */
 const rt_json *rt_json_root(const rt_json_doc *doc);
 

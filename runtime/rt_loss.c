@@ -1,7 +1,7 @@
 /* rt_loss.c — the training loss as graph ops, appended to a model graph.
  *
  * A model maps tokens f32[B,T,d_in] to predictions f32[B,T,d_out] at every position. A task reads some
- * of them: head h takes positions start + i*stride (i < count) and the first `width` channels, and
+ * of them: head h takes positions start + i*stride (i < count) and `width` channels from `channel`, and
  * compares them with inputs "target:<head>" f32[B,count,width] under "mask:<head>" f32[B,count]:
  *
  *   squared:  per position sum_w (p - t)^2
@@ -13,7 +13,7 @@
 
 #include <stdio.h>
 
-/* pred[:, start + i*stride, 0:width] for i < count, as f32[B,count,width]. */
+/* pred[:, start + i*stride, channel:channel+width] for i < count, as f32[B,count,width]. */
 static ir_id gather_head(ir_graph *g, ir_id pred, const rt_head *h) {
     ir_shape s = g->nodes[pred].shape;
     int64_t B = s.dim[0], T = s.dim[1], d_out = s.dim[2], span = h->count * h->stride;
@@ -25,7 +25,7 @@ static ir_id gather_head(ir_graph *g, ir_id pred, const rt_head *h) {
         x = ir_slice(g, x, 2, 0, 1);
         x = ir_reshape(g, x, ir_shape_of(3, (int64_t[]){B, h->count, d_out}));
     }
-    if (h->width < d_out) x = ir_slice(g, x, 2, 0, h->width);
+    if (h->width < d_out) x = ir_slice(g, x, 2, h->channel, h->channel + h->width);
     return x;
 }
 
@@ -67,7 +67,7 @@ ir_id rt_loss_append(ir_graph *g, ir_id pred, const rt_head *heads, int nheads) 
     ir_id loss = IR_NONE;
     for (int i = 0; i < nheads; i++) {
         const rt_head *h = &heads[i];
-        if (h->width > s.dim[2] || h->count < 1 || h->stride < 1 || h->start < 0 || h->start >= s.dim[1]) {
+        if (h->channel < 0 || h->channel + h->width > s.dim[2] || h->count < 1 || h->stride < 1 || h->start < 0 || h->start >= s.dim[1]) {
             ir_errorf(g, "loss: head '%s' (start %lld, stride %lld, count %lld, width %lld) does not fit the "
                          "prediction f32[%lld,%lld,%lld]",
                       h->name, (long long)h->start, (long long)h->stride, (long long)h->count,

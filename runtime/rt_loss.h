@@ -6,11 +6,13 @@
 
 typedef enum { RT_LOSS_SQUARED, RT_LOSS_BCE } rt_loss_kind;
 
-/* A read-out head: predictions at token positions start + i*stride (i < count), channels [0, width). */
+/* A read-out head: predictions at token positions start + i*stride (i < count), channels
+ * [channel, channel + width) of the model's output (heads share the output's channels side by side). */
 typedef struct rt_head {
     const char *name;
     int64_t start, stride, count, width;
     rt_loss_kind loss;
+    int64_t channel;
 } rt_head;
 
 /* Appends the loss of `heads` over `pred` (f32[B,T,d_out]) to g, with inputs "target:<head>"

@@ -174,6 +174,11 @@ const char *rt_st_meta(const rt_st_file *f, const char *key) {
     return NULL;
 }
 
+/* True when member i of object o is exactly `key` (keys may hold NUL bytes). */
+static bool key_is(const rt_json *o, size_t i, const char *key) {
+    return o->key_lengths[i] == strlen(key) && memcmp(o->keys[i], key, o->key_lengths[i]) == 0;
+}
+
 /* A tensor name in messages (bounded). */
 #define NAMEFMT "'%.200s'"
 
@@ -207,11 +212,10 @@ static bool read_entry(const rt_json *e, const char *name, size_t data_len, rt_s
             rt_json_kind_name(e->kind));
     const rt_json *dtype = NULL, *shape = NULL, *offsets = NULL;
     for (size_t i = 0; i < e->count; i++) {
-        const char *k = e->keys[i];
-        if (strcmp(k, "dtype") == 0) dtype = e->items[i];
-        else if (strcmp(k, "shape") == 0) shape = e->items[i];
-        else if (strcmp(k, "data_offsets") == 0) offsets = e->items[i];
-        else BAD("unknown field \"%.60s\" (expected only dtype, shape, data_offsets)", name, k);
+        if (key_is(e, i, "dtype")) dtype = e->items[i];
+        else if (key_is(e, i, "shape")) shape = e->items[i];
+        else if (key_is(e, i, "data_offsets")) offsets = e->items[i];
+        else BAD("unknown field \"%.60s\" (expected only dtype, shape, data_offsets)", name, e->keys[i]);
     }
     if (!dtype) BAD("missing \"dtype\"", name);
     if (!shape) BAD("missing \"shape\"", name);
@@ -323,18 +327,22 @@ static rt_st_file *read_header(const char *hdr, size_t hlen, size_t data_len, co
         fail(err, errlen, label, "header is %s, expected a JSON object", rt_json_kind_name(root->kind));
         goto bad;
     }
+    if (hdr[0] != '{') {
+        fail(err, errlen, label, "header must begin with '{' (found byte 0x%02X)", (unsigned char)hdr[0]);
+        goto bad;
+    }
     f->t = calloc(root->count ? root->count : 1, sizeof *f->t);
     f->begin = calloc(root->count ? root->count : 1, sizeof *f->begin);
     if (!f->t || !f->begin) { fail(err, errlen, label, "out of memory"); goto bad; }
     for (size_t i = 0; i < root->count; i++) {
         const char *name = root->keys[i];
-        if (strcmp(name, "__metadata__") == 0) {
+        if (key_is(root, i, "__metadata__")) {
             if (!read_metadata(f, root->items[i], label, err, errlen)) goto bad;
             continue;
         }
         if (root->key_lengths[i] == 0) { fail(err, errlen, label, "a tensor has an empty name"); goto bad; }
         if (strlen(name) != root->key_lengths[i]) {
-            fail(err, errlen, label, "tensor " NAMEFMT "...: name contains a NUL character", name);
+            fail(err, errlen, label, "tensor " NAMEFMT ": name contains a NUL character", name);
             goto bad;
         }
         rt_st_tensor *t = &f->t[f->n];

@@ -3,6 +3,7 @@
 #include "tests/tap.h"
 
 #include <stdint.h>
+#include <unistd.h>
 
 /* Parses a NUL-terminated text; NULL with the message in err. */
 static rt_json_doc *parse(const char *s, char *err, size_t n) { return rt_json_parse(s, strlen(s), err, n); }
@@ -366,6 +367,61 @@ static void test_round_trip(void) {
     is_int(good, total, "random documents survive write -> parse -> write");
 }
 
+/* Random byte edits and truncations of a valid document: the parser returns a tree or an error, never
+ * crashes, and an error always carries a byte offset inside the input. */
+static void test_fuzz(void) {
+    const char *seed = "{\"name\": \"caf\\u00e9 \\ud83d\\ude00\", \"n\": [1, -2.5e3, 0, true, false, null],"
+                       " \"o\": {\"a\": {\"b\": []}, \"c\": \"\xc3\xa9\"}, \"big\": 123456789012345678901}";
+    size_t len = strlen(seed);
+    char buf[256];
+    int parsed = 0, errors = 0, bad = 0;
+    for (int it = 0; it < 5000; it++) {
+        memcpy(buf, seed, len);
+        size_t n = len;
+        for (int e = (int)(rnd() % 3); e >= 0; e--) {
+            uint64_t r = rnd();
+            size_t at = (size_t)(r >> 8) % n;
+            if (r % 4 == 0) n = at;
+            else if (r % 4 == 1) buf[at] = (char)(r >> 40);
+            else buf[at] = "{}[]\",:0123456789-+eE. \\ut"[(r >> 40) % 26];
+            if (n == 0) break;
+        }
+        char err[256] = "";
+        rt_json_doc *doc = rt_json_parse(buf, n, err, sizeof err);
+        if (doc) parsed++;
+        else {
+            errors++;
+            unsigned long long at = 0;
+            if (sscanf(err, "byte %llu", &at) != 1 || at > n) bad++;
+        }
+        rt_json_free(doc);
+    }
+    diag("json fuzz: %d parsed, %d rejected", parsed, errors);
+    ok(parsed > 0 && errors > 0, "fuzz: both outcomes seen");
+    is_int(bad, 0, "fuzz: every error names a byte offset within the input");
+}
+
+static void test_file(void) {
+    char path[] = "/tmp/iclc-json-XXXXXX", err[512];
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    fputs("{\"cache\": [1, 2,\n 3,]}", f);
+    fclose(f);
+    rt_json_doc *doc = rt_json_parse_file(path, err, sizeof err);
+    ok(!doc, "parse_file: a bad file is refused");
+    like(err, "iclc-json-", "parse_file: message names the file");
+    like(err, "(line 2, column 4): expected a JSON value, got ']'", "parse_file: message has line and column");
+    f = fopen(path, "w");
+    fputs("{\"cache\": [1, 2, 3]}\n", f);
+    fclose(f);
+    doc = rt_json_parse_file(path, err, sizeof err);
+    ok(doc && rt_json_get(rt_json_root(doc), "cache")->count == 3, "parse_file: a good file parses");
+    rt_json_free(doc);
+    unlink(path);
+    ok(!rt_json_parse_file(path, err, sizeof err), "parse_file: missing file refused");
+    like(err, "cannot open: No such file or directory", "parse_file: missing file message");
+}
+
 int main(void) {
     test_values();
     test_numbers();
@@ -375,5 +431,7 @@ int main(void) {
     test_large_object();
     test_writer();
     test_round_trip();
+    test_fuzz();
+    test_file();
     return done_testing();
 }

@@ -11,8 +11,8 @@ static double pred_at(int b, int t, int c) { return 0.3 * b - 0.2 * t + 0.7 * c 
 
 int main(void) {
     rt_head heads[] = {
-        {"y", 0, 2, 3, 1, RT_LOSS_SQUARED}, /* positions 0, 2, 4 */
-        {"s", 1, 3, 2, 2, RT_LOSS_BCE},     /* positions 1, 4; needs padding past T */
+        {"y", 0, 2, 3, 1, RT_LOSS_SQUARED, 1}, /* positions 0, 2, 4; channel 1 */
+        {"s", 1, 3, 2, 2, RT_LOSS_BCE, 0},     /* positions 1, 4; needs padding past T */
     };
     ir_graph *g = ir_graph_new();
     ir_id pred = ir_input(g, "pred", ir_shape_of(3, (int64_t[]){B, T, DO}));
@@ -34,7 +34,7 @@ int main(void) {
             double target = 0.5 * i - b, mask = (b + i) % 3 != 0;
             ty->data[b * 3 + i] = target;
             my->data[b * 3 + i] = mask;
-            double d = pred_at(b, 2 * i, 0) - target;
+            double d = pred_at(b, 2 * i, 1) - target;
             want_y += mask * d * d;
             cnt_y += mask;
         }

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PY "/usr/bin/python3"
@@ -277,6 +278,7 @@ static void test_malformed(void) {
         {"{\"a\":", 0, "header is not valid JSON: byte 5"},
         {"[1, 2]", 0, "header is an array, expected a JSON object"},
         {"\"str\"", 0, "header is a string, expected a JSON object"},
+        {" {" A8 "}", 8, "header must begin with '{' (found byte 0x20)"},
         {"{" A8 "} x", 8, "unexpected 'x' after the JSON value"},
         {"{" A8 "}", 12, "4 trailing bytes after the last tensor's data (data section is 12 bytes, tensors cover 8)"},
         {"{}", 4, "4 trailing bytes"},
@@ -325,6 +327,9 @@ static void test_malformed(void) {
         {"{\"\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "a tensor has an empty name"},
         {"{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "name contains a NUL character"},
         {"{\"\xff\":{}}", 0, "invalid UTF-8 byte 0xFF"},
+        {"{\"a\":{\"dtype\":\"F32\",\"dtype\\u0000\":\"I64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+         "tensor 'a': unknown field \"dtype\""},
+        {"{\"__metadata__\":{},\"__metadata__\\u0000\":{}}", 0, "tensor '__metadata__': name contains a NUL"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},}", 8, "expected a string key"},
         {"{\"a\":{\"b\":{\"c\":{\"d\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
          "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
@@ -543,6 +548,8 @@ static void test_fuzz(void) {
     unsigned char *buf = malloc(len);
     int loads = 0, errors = 0, bad = 0;
     enum { ITERS = 4000 };
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int it = 0; it < ITERS; it++) {
         memcpy(buf, seed, len);
         size_t n = len;
@@ -568,7 +575,9 @@ static void test_fuzz(void) {
                 total += x->nbytes;
                 if (rt_st_find(f, x->name) != x || (x->nbytes && !x->data)) bad++;
             }
-            if (total > n) bad++;
+            uint64_t hlen = 0;
+            for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
+            if (total != n - 8 - hlen) bad++; /* tensors must tile the data section exactly */
             loads++;
             rt_st_close(f);
         } else {
@@ -576,7 +585,9 @@ static void test_fuzz(void) {
             if (strncmp(err, "fuzz: ", 6) != 0 || strlen(err) < 10) bad++;
         }
     }
-    diag("fuzz: %d iterations, %d loads, %d clean errors", ITERS, loads, errors);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    diag("fuzz: %d iterations, %d loads, %d clean errors, %.3f s", ITERS, loads, errors,
+         (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     is_int(loads + errors, ITERS, "every corrupted input was either loaded or refused");
     ok(errors > ITERS / 2 && loads > 0, "corruption mostly refused, some edits (in the data) still load");
     is_int(bad, 0, "every load self-consistent, every error message names the source");

@@ -1,0 +1,24 @@
+/* rt_util.h — small runtime helpers: clocks, directories, atomic file writes. */
+#ifndef ICLC_RUNTIME_RT_UTIL_H
+#define ICLC_RUNTIME_RT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Monotonic seconds. */
+double rt_now(void);
+
+/* mkdir -p; false + message on failure. */
+bool rt_mkdirs(const char *path, char *err, size_t errlen);
+
+/* Writes a file atomically: `write(f, ctx)` fills a temporary file next to `path`, which is flushed,
+ * fsynced and renamed over `path` (and the directory fsynced). On any failure the temporary file is
+ * removed, `path` is untouched, and false is returned with a message. */
+bool rt_write_atomic(const char *path, void (*write)(FILE *f, const void *ctx), const void *ctx, char *err,
+                     size_t errlen);
+
+/* fsyncs the directory containing `path` (after a rename). */
+void rt_fsync_dir_of(const char *path);
+
+#endif
