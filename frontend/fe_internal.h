@@ -9,7 +9,8 @@
 
 enum {
     FE_HOOK_PERIOD = 10000,      /* instructions between two budget checks */
-    FE_MAX_NODES = 2000000,      /* graph nodes one script may build */
+    FE_MAX_NODES = 1000000,      /* graph nodes one script may build (a big model has ~3000) */
+    FE_MAX_SOURCES = 10000,      /* named inputs and params (name lookups are linear) */
     FE_MAX_DEPTH = 10000,        /* nested Lua calls */
     FE_MAX_SOURCE = 64 << 20,    /* bytes of one Lua source file */
 };
@@ -27,6 +28,7 @@ typedef struct fe_ctx {
     char script_dir[1024];    /* directory of the user's model file, for require("name"); "" = none */
     const char *models_dir;   /* NULL = embedded sources */
     char nn_sha256[65];       /* of the nn.lua that was required ("" = none) */
+    int nsources;             /* named inputs and params declared */
     const char *loc_src;      /* location cache: Lua source pointer -> interned file name */
     const char *loc_file;
     char where[512];          /* innermost Lua location of the last error (set by the message handler) */

@@ -62,12 +62,14 @@ expect $A case=bad_perm "bad_args.lua:19: permute: perm is not a permutation of 
 expect $A case=axis_range "bad_args.lua:20: sum: axis 7 is out of range for rank 3"
 expect $A case=method_on_number "bad_args.lua:21: attempt to call a nil value (field 'exp')"
 expect $A case=immutable "bad_args.lua:22: tensor: tensors are immutable"
-expect $A case=return_nil "bad_args.lua:30: model 'm' returned nil; it must return the prediction tensor"
+expect $A case=return_nil "bad_args.lua:32: model 'm' returned nil; it must return the prediction tensor"
 expect $A case=return_wrong_shape "model 'm': the returned 'pred' is f32[2,82,20]; the task needs f32[2,82,1]"
 expect $A case=too_many "bad_args.lua:25: sum: too many arguments"
 expect $A case=arith_pow "bad_args.lua:26: attempt to perform arithmetic on a tensor value"
 expect $A case=concat_empty "bad_args.lua:27: concat: needs at least one tensor input"
 expect $A case=slice_range "bad_args.lua:28: slice: range 5..2 is outside 0..82 of axis 1 of f32[2,82,20]"
+expect $A case=many_nodes "bad_args.lua:29: add: the graph has more than 1000000 nodes"
+expect $A case=many_params "bad_args.lua:30: param: more than 10000 named inputs and params"
 
 E=$L/bad_errobj.lua:m
 expect $E case=table "bad_errobj.lua:4: error object is a table value"

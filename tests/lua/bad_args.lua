@@ -26,6 +26,8 @@ local cases = {
   arith_pow = function(x) return x ^ 2 end,
   concat_empty = function(x) return iclc.concat({}, 0) end,
   slice_range = function(x) return x:slice(1, 5, 2) end,
+  many_nodes = function(x) while true do x = x + 1 end end,
+  many_params = function(x) for i = 1, 1e6 do iclc.param("p" .. i, {1}, iclc.init.zeros()) end end,
 }
 function M.m(cfg, shape)
   local x = iclc.input("tokens", {shape.B, shape.T, shape.d_in})
