@@ -491,7 +491,7 @@ cg_error cg_lower_emit(cg_jit *jit, LLVMModuleRef m, const cg_plan *p, const uns
             .i32 = LLVMInt32TypeInContext(c), .err = cg_ok()};
     for (int i = 0; i < p->nkerns && !e.err.failed; i++) {
         const cg_kern *kn = &p->kerns[i];
-        if (select && !select[i]) continue;
+        if ((select && !select[i]) || kn->impl != i) continue; /* shared functions are emitted once */
         e.kn = kn;
         if (kn->kind == CGK_MATMUL) {
             cg_matmul_info info;

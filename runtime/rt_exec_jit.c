@@ -136,6 +136,10 @@ static void partition(jit_plan *jp) {
     const cg_plan *pl = jp->plan;
     double load[MAX_PARTS] = {0};
     for (int k = 0; k < pl->nkerns; k++) {
+        if (pl->kerns[k].impl != k) { /* runs the function of an earlier kernel */
+            jp->part[k] = jp->part[pl->kerns[k].impl];
+            continue;
+        }
         int best = 0;
         for (int i = 1; i < jp->nparts; i++)
             if (load[i] < load[best]) best = i;
@@ -219,7 +223,7 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
 
     /* parts: as many as threads (at most MAX_PARTS), about 16 kernels each at least */
     int want = threads < MAX_PARTS ? threads : MAX_PARTS;
-    while (want > 1 && pl->nkerns < 16 * want) want--;
+    while (want > 1 && pl->nimpl < 16 * want) want--;
     jp->nparts = want;
     jp->part = calloc((size_t)pl->nkerns + 1, 1);
     if (!jp->part) goto oom;
@@ -265,7 +269,8 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     if (!jp->fns || !jp->slot_ptr || !jp->kbufs || !jp->arena || !jp->scratch) goto oom;
     for (int k = 0; k < pl->nkerns; k++) {
         void *fn;
-        e = cg_jit_lookup(jp->jits[jp->part[k]], pl->kerns[k].name, &fn);
+        const cg_kern *impl = &pl->kerns[pl->kerns[k].impl];
+        e = cg_jit_lookup(jp->jits[jp->part[k]], impl->name, &fn);
         if (e.failed) {
             snprintf(err, errlen, "jit: %s", e.msg);
             goto fail;
