@@ -4,6 +4,8 @@
  * unfused vs fused.
  *
  *   build/bench/fuse_report [CONFIG [BATCH]]        (default: tiny 64; linear_regression prompts)
+ *   build/bench/fuse_report --print MODEL [SET]     the fused forward graph of MODEL (tiny, batch 2, SET
+ *                                                   e.g. n_layer=1), in the text form
  *
  * Sizes are given as f32 bytes (the interpreter itself holds doubles: twice that). Also times one
  * interpreted training step (forward + backward) of each graph. */
@@ -61,7 +63,27 @@ static double step_seconds(const ir_graph *g) {
     return okay ? (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec) : -1;
 }
 
+/* Prints the fused forward graph of one model. */
+static int print_fused(const char *model, const char *set) {
+    fe_shape sh;
+    char err[1024];
+    if (!fe_task_shape("linear_regression", 2, &sh, err, sizeof err)) return 1;
+    fe_model *m = fe_build(&(fe_options){.model = model, .config = "tiny", .set = set, .shape = sh}, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    bool okay = pass_fuse(m->graph, NULL);
+    char *text = okay ? ir_print(m->graph) : NULL;
+    if (text) fputs(text, stdout);
+    else fprintf(stderr, "%s\n", ir_error(m->graph));
+    free(text);
+    fe_model_free(m);
+    return okay ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "--print") == 0) return print_fused(argv[2], argc > 3 ? argv[3] : NULL);
     const char *config = argc > 1 ? argv[1] : "tiny";
     int64_t B = argc > 2 ? atoll(argv[2]) : 64;
     bool timing = getenv("FUSE_REPORT_TIME") != NULL;
