@@ -88,6 +88,10 @@ static void test_model(const want *w, const char *set) {
     is_int(fuse_count(g, OP_scan) + fuse_count(g, OP_cscan), 0, "%s: no scan left", w->model);
     double d = compare_pred(m->graph, g, "pred");
     ok(d >= 0 && d < 1e-9, "%s: fused prediction equals unfused (%.3g)", w->model, d);
+    ir_graph *h = ir_graph_clone(m->graph); /* common subexpressions merged first: the same fusions */
+    ok(pass_simplify(h, NULL) && pass_cse(h, NULL) && pass_fuse(h, NULL) && fuse_count(h, OP_COUNT) == fuse_count(g, OP_COUNT),
+       "%s: after simplify and cse, %d fused ops too", w->model, fuse_count(g, OP_COUNT));
+    ir_graph_free(h);
     fe_model_free(m);
     ir_graph_free(g);
 }
