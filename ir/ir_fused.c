@@ -79,9 +79,24 @@ bool shape_selective_scan(ir_graph *g, ir_node *n) {
 
 bool shape_selective_scan_grad(ir_graph *g, ir_node *n) { return shape_packed_grad(g, n, OP_selective_scan); }
 
-/* y[b,t,e] = sum_n h_t[n] Cm[b,t,n] + D[e] u[b,t,e], h_t = exp(delta A[e]) h_t-1 + (delta u) Bm[b,t]. */
+bool shape_selective_scan_gated(ir_graph *g, ir_node *n) {
+    ir_node f = *n;
+    f.op = OP_selective_scan;
+    f.nin = 6;
+    if (!ir_infer_shape(g, &f) || !want(g, n, 6, "z", 3, f.shape.dim)) return false;
+    n->shape = f.shape;
+    return true;
+}
+
+bool shape_selective_scan_gated_grad(ir_graph *g, ir_node *n) { return shape_packed_grad(g, n, OP_selective_scan_gated); }
+
+static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* y[b,t,e] = sum_n h_t[n] Cm[b,t,n] + D[e] u[b,t,e], h_t = exp(delta A[e]) h_t-1 + (delta u) Bm[b,t];
+ * the gated op multiplies by silu(z[b,t,e]). */
 void interp_selective_scan(const ir_node *nd, const ir_tensor *in, ir_tensor *out, const ir_interp_opts *o) {
-    (void)nd, (void)o;
+    (void)o;
+    const double *z = nd->op == OP_selective_scan_gated ? in[6].data : NULL;
     const double *u = in[0].data, *dl = in[1].data, *A = in[2].data, *Bm = in[3].data, *Cm = in[4].data, *Dk = in[5].data;
     int64_t B = in[0].shape.dim[0], L = in[0].shape.dim[1], E = in[0].shape.dim[2], N = in[2].shape.dim[1];
     double *h = calloc((size_t)(N ? N : 1), sizeof *h);
@@ -96,7 +111,8 @@ void interp_selective_scan(const ir_node *nd, const ir_tensor *in, ir_tensor *ou
                     h[k] = exp(d * A[e * N + k]) * h[k] + du * Bm[(b * L + t) * N + k];
                     y += h[k] * Cm[(b * L + t) * N + k];
                 }
-                out->data[i] = y + u[i] * Dk[e];
+                y += u[i] * Dk[e];
+                out->data[i] = z ? y * (z[i] * sigmoid(z[i])) : y;
             }
         }
     free(h);
@@ -116,12 +132,13 @@ static int64_t chunk_len(int64_t L) {
  *   dCm_t += dy_t h_t, du_t = dy_t D + sum_n g_t delta_t Bm_t, ddelta_t = sum_n g_t (h_t-1 a_t A + u_t Bm_t),
  *   dA += g_t h_t-1 a_t delta_t, dBm_t += g_t delta_t u_t, dD += dy_t u_t. */
 void interp_selective_scan_grad(const ir_node *nd, const ir_tensor *in, ir_tensor *out, const ir_interp_opts *o) {
-    (void)nd, (void)o;
+    (void)o;
     const double *u = in[0].data, *dl = in[1].data, *A = in[2].data, *Bm = in[3].data, *Cm = in[4].data, *Dk = in[5].data;
-    const double *dy = in[6].data;
+    const double *z = nd->op == OP_selective_scan_gated_grad ? in[6].data : NULL, *dyo = in[nd->nin - 1].data;
     int64_t B = in[0].shape.dim[0], L = in[0].shape.dim[1], E = in[0].shape.dim[2], N = in[2].shape.dim[1];
     int64_t BLE = B * L * E, BLN = B * L * N;
     double *du = out->data, *ddl = du + BLE, *dA = ddl + BLE, *dB = dA + E * N, *dC = dB + BLN, *dD = dC + BLN;
+    double *dz = dD + E; /* gated only */
     memset(out->data, 0, (size_t)ir_numel(out->shape) * sizeof(double));
     int64_t C = chunk_len(L), nchunks = L ? (L + C - 1) / C : 0;
     double *ck = calloc((size_t)((nchunks + 1) * N + (C + 1) * N + 2 * N + 1), sizeof(double));
@@ -150,13 +167,20 @@ void interp_selective_scan_grad(const ir_node *nd, const ir_tensor *in, ir_tenso
                 for (int64_t t = t1 - 1; t >= t0; t--) {
                     int64_t i = (b * L + t) * E + e, r = (b * L + t) * N;
                     const double *hp = hs + (t - t0) * N, *hc = hp + N;
-                    double d = dl[i], dui = dy[i] * Dk[e], ddi = 0;
-                    dD[e] += dy[i] * u[i];
+                    double dyi = dyo[i]; /* gradient of the ungated y */
+                    if (z) { /* y_out = y silu(z): recompute y from the state */
+                        double y = u[i] * Dk[e], s = sigmoid(z[i]);
+                        for (int64_t k = 0; k < N; k++) y += hc[k] * Cm[r + k];
+                        dz[i] = dyo[i] * y * s * (1 + z[i] * (1 - s));
+                        dyi = dyo[i] * z[i] * s;
+                    }
+                    double d = dl[i], dui = dyi * Dk[e], ddi = 0;
+                    dD[e] += dyi * u[i];
                     for (int64_t k = 0; k < N; k++) {
                         double a = exp(d * Ae[k]);
-                        gr[k] = dy[i] * Cm[r + k] + a1[k] * gr[k];
+                        gr[k] = dyi * Cm[r + k] + a1[k] * gr[k];
                         a1[k] = a;
-                        dC[r + k] += dy[i] * hc[k];
+                        dC[r + k] += dyi * hc[k];
                         double da = gr[k] * hp[k] * a; /* d(d A_k) */
                         ddi += da * Ae[k] + gr[k] * u[i] * Bm[r + k];
                         dA[e * N + k] += da * d;
@@ -296,8 +320,6 @@ bool shape_causal_conv1d(ir_graph *g, ir_node *n) {
 }
 
 bool shape_causal_conv1d_grad(ir_graph *g, ir_node *n) { return shape_packed_grad(g, n, OP_causal_conv1d); }
-
-static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 /* Pre-activation z[b,t,e] = bias[e] + sum_j w[e,j] x[b, t-K+1+j, e], in the pattern's order (bias, then j up). */
 static double conv_at(const ir_tensor *in, int64_t b, int64_t t, int64_t e) {

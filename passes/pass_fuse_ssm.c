@@ -8,6 +8,7 @@
  *   dBu = reshape(delta * u, [B,L,E,1]) * reshape(Bm, [B,L,1,N])
  *   h   = scan(dA, dBu, const 0, axis 1)
  *   y   = reshape(sum(h * reshape(Cm, [B,L,1,N]), 3), [B,L,E])  [+ u * D]   (root: the add, else the reshape)
+ *   and Mamba's gate y * silu(z) (z [B,L,E]) when the SiLU is read only there -> selective_scan_gated
  * s4_scan (u [B,L,H]; a, b, w [H,M,2]; D [H]):
  *   s = cscan(broadcast(a, [B,L,H,M,2]), b * reshape(u, [B,L,H,1,1]), const 0, axis 1)
  *   y = reshape(sum(sum(s * w, 4), 3), [B,L,H]) [* k]  [+ u * D]      (the sums in either order)
@@ -72,8 +73,9 @@ static ir_id emit_with_zero_d(ir_graph *ng, const ir_id *newid, const fuse_match
     return ir_build(ng, m->op, in, m->nleaf, &m->attrs, NULL);
 }
 
-static bool try_selective_scan(fuse_ctx *c, ir_id root, ir_id y, ir_id skip) {
-    ir_id interior[24];
+/* The pattern's value is `top` (= y, or y + skip); root is top, or top * silu(z) with `silu` that SiLU. */
+static bool try_ss(fuse_ctx *c, ir_id root, ir_id top, ir_id y, ir_id skip, ir_id silu) {
+    ir_id interior[28];
     if (!fz_is(c, y, OP_reshape) || fz_shape(c, y).rank != 3) return false;
     ir_shape ys = fz_shape(c, y);
     int64_t B = ys.dim[0], L = ys.dim[1], E = ys.dim[2];
@@ -120,13 +122,40 @@ static bool try_selective_scan(fuse_ctx *c, ir_id root, ir_id y, ir_id skip) {
     ir_id more[] = {sum, hc, h, cr, dA, x, dr, dbu, ur, br, du};
     int n = 0;
     for (int i = 0; i < 11; i++) interior[n++] = more[i];
-    n = finish_interior(root, y, skip, interior, n);
+    n = finish_interior(top, y, skip, interior, n);
     fuse_match m = {.root = root, .op = OP_selective_scan, .leaf = {u, delta, A, fz_in(c, br, 0), crd, D}, .nleaf = 6,
                     .emit = emit_with_zero_d};
+    if (silu != IR_NONE) {
+        if (!fz_shape_is(c, fz_in(c, silu, 0), 3, (int64_t[]){B, L, E})) return false;
+        interior[n++] = top;
+        interior[n++] = silu;
+        m.op = OP_selective_scan_gated;
+        m.leaf[m.nleaf++] = fz_in(c, silu, 0);
+    }
     return fuse_accept(c, &m, interior, n);
 }
 
-void fuse_match_selective_scan(fuse_ctx *c, ir_id root) { match_with_skip(c, root, try_selective_scan); }
+static bool try_selective_scan(fuse_ctx *c, ir_id root, ir_id y, ir_id skip) { return try_ss(c, root, root, y, skip, IR_NONE); }
+
+/* root = top * silu(z) (Mamba's gate, either order), top = y + u D or y. */
+static bool match_gated(fuse_ctx *c, ir_id root) {
+    if (!fz_is(c, root, OP_mul)) return false;
+    for (int k = 0; k < 2; k++) {
+        ir_id silu = fz_in(c, root, k), top = fz_in(c, root, 1 - k);
+        if (!fz_is(c, silu, OP_silu) || !ir_shape_eq(fz_shape(c, silu), fz_shape(c, root)) ||
+            !ir_shape_eq(fz_shape(c, top), fz_shape(c, root)))
+            continue;
+        if (fz_is(c, top, OP_add))
+            for (int j = 0; j < 2; j++)
+                if (try_ss(c, root, top, fz_in(c, top, j), fz_in(c, top, 1 - j), silu)) return true;
+        if (try_ss(c, root, top, top, IR_NONE, silu)) return true;
+    }
+    return false;
+}
+
+void fuse_match_selective_scan(fuse_ctx *c, ir_id root) {
+    if (!match_gated(c, root)) match_with_skip(c, root, try_selective_scan);
+}
 
 static bool try_s4_scan(fuse_ctx *c, ir_id root, ir_id y, ir_id skip) {
     ir_id interior[24];

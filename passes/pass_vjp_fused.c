@@ -39,7 +39,9 @@ static bool packed_grad(const ir_vjp *c, ir_op op) {
     return !g->failed;
 }
 
-bool vjp_selective_scan(const ir_vjp *c) { return packed_grad(c, OP_selective_scan_grad); }
+bool vjp_selective_scan(const ir_vjp *c) {
+    return packed_grad(c, vjp_node(c)->op == OP_selective_scan_gated ? OP_selective_scan_gated_grad : OP_selective_scan_grad);
+}
 bool vjp_s4_scan(const ir_vjp *c) { return packed_grad(c, OP_s4_scan_grad); }
 bool vjp_layernorm(const ir_vjp *c) { return packed_grad(c, OP_layernorm_grad); }
 

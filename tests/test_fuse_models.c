@@ -80,7 +80,7 @@ static void test_model(const want *w, const char *set) {
     if (!ok(fused, "%s: pass_fuse and verify", w->model)) diag("%s", ir_error(g));
     diag("%s: %d nodes -> %d", w->model, before, g->nnodes);
     is_int(fuse_count(g, OP_attention), w->attention, "%s: %d attention", w->model, w->attention);
-    is_int(fuse_count(g, OP_selective_scan), w->sscan, "%s: %d selective_scan", w->model, w->sscan);
+    is_int(fuse_count(g, OP_selective_scan_gated), w->sscan, "%s: %d selective_scan_gated", w->model, w->sscan);
     is_int(fuse_count(g, OP_s4_scan), w->s4, "%s: %d s4_scan", w->model, w->s4);
     is_int(fuse_count(g, OP_causal_conv1d_silu), w->conv_silu, "%s: %d causal_conv1d_silu", w->model, w->conv_silu);
     is_int(fuse_count(g, OP_layernorm), w->layernorm, "%s: %d layernorm", w->model, w->layernorm);
@@ -159,7 +159,8 @@ static void test_disable(void) {
     }
     ir_graph *g = ir_graph_clone(m->graph);
     ok(pass_fuse(g, "attention, selective_scan"), "disable two patterns by name");
-    is_int(fuse_count(g, OP_attention) + fuse_count(g, OP_selective_scan), 0, "attention and selective_scan stay unfused");
+    is_int(fuse_count(g, OP_attention) + fuse_count(g, OP_selective_scan) + fuse_count(g, OP_selective_scan_gated), 0,
+           "attention and selective_scan stay unfused");
     ok(fuse_count(g, OP_causal_conv1d_silu) > 0 && fuse_count(g, OP_layernorm) > 0, "the others fuse");
     ir_graph_free(g);
     g = ir_graph_clone(m->graph);

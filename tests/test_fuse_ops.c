@@ -31,6 +31,7 @@ typedef struct variant {
     bool non_causal, no_mask, param_scale, small_fill; /* attention */
     bool pad_one, drop_tap;                          /* conv */
     bool eps_param, no_silu;                         /* layernorm, conv */
+    bool gate, gate_extra;                           /* Mamba's y * silu(z); the SiLU read elsewhere */
 } variant;
 
 /* ---- the patterns, as nn.lua builds them ---- */
@@ -44,7 +45,11 @@ static ir_id selective_scan(ir_graph *g, int64_t B, int64_t L, int64_t E, int64_
     ir_id h = ir_scan(g, dA, dBu, ir_const(g, v.h0_one ? 1 : 0, S(4, B, 1, E, N)), 1, v.reverse);
     ir_id y = ir_reshape(g, ir_reduce(g, OP_sum, mul(g, h, ir_reshape(g, Cm, S(4, B, L, 1, N))), 3), S(3, B, L, E, 0));
     if (v.extra_use) ir_output_add(g, "h", h);
-    return v.no_skip ? y : add(g, y, mul(g, u, D));
+    y = v.no_skip ? y : add(g, y, mul(g, u, D));
+    if (!v.gate) return y;
+    ir_id sz = ir_unary(g, OP_silu, P(g, "z", S(3, B, L, E, 0)));
+    if (v.gate_extra) ir_output_add(g, "sz", sz);
+    return mul(g, sz, y);
 }
 
 static ir_id s4d(ir_graph *g, int64_t B, int64_t L, int64_t H, int64_t M, variant v) {
@@ -190,6 +195,13 @@ int main(void) {
     variant v0 = {0};
     CASE("selective_scan", selective_scan, OP_selective_scan, 1, 1e-5, true, 2, 7, 3, 4, v0);
     CASE("selective_scan without D", selective_scan, OP_selective_scan, 1, 1e-5, true, 2, 5, 3, 2, (variant){.no_skip = true});
+    CASE("selective_scan gated", selective_scan, OP_selective_scan_gated, 1, 1e-5, true, 2, 7, 3, 4, (variant){.gate = true});
+    CASE("selective_scan gated without D", selective_scan, OP_selective_scan_gated, 1, 1e-5, true, 2, 5, 3, 2,
+         (variant){.gate = true, .no_skip = true});
+    CASE("selective_scan gate read elsewhere", selective_scan, OP_selective_scan, 1, 1e-5, false, 2, 5, 3, 2,
+         (variant){.gate = true, .gate_extra = true});
+    CASE("selective_scan gated long (L=300)", selective_scan, OP_selective_scan_gated, 1, 1e-4, false, 1, 300, 2, 3,
+         (variant){.gate = true});
     CASE("selective_scan long (L=300)", selective_scan, OP_selective_scan, 1, 1e-4, false, 1, 300, 2, 3, v0);
     CASE("s4_scan", s4d, OP_s4_scan, 1, 1e-5, true, 2, 6, 3, 2, v0);
     CASE("s4_scan long (L=257)", s4d, OP_s4_scan, 1, 1e-4, false, 1, 257, 2, 2, v0);
