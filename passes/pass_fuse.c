@@ -249,7 +249,17 @@ bool pass_fuse(ir_graph *g, const char *disabled_csv) {
         s += len;
         if (*s == ',') s++;
     }
+    ir_graph *work = ir_graph_clone(g); /* all or nothing: g is untouched on failure */
+    if (!work) {
+        ir_errorf(g, "fuse: out of memory");
+        return false;
+    }
     for (int p = 0; p < NPATTERNS; p++)
-        if (!off[p] && !run_pattern(g, p)) return false;
+        if (!off[p] && !run_pattern(work, p)) {
+            ir_errorf(g, "%s", ir_error(work));
+            ir_graph_free(work);
+            return false;
+        }
+    pass_adopt(g, work);
     return true;
 }
