@@ -108,6 +108,9 @@ bad_st "with an extra tensor" "dict(w, extra=np.zeros(2))" F32 "tensor 'extra' i
 head -c 100 "$TMP/w.st" > "$TMP/trunc.st"
 $ICLC graph --model $TOY:mlp --batch 2 --format=none --weights "$TMP/trunc.st" 2>"$TMP/err"; st=$?
 [ $st = 2 ] && grep -q "trunc.st" "$TMP/err"; check $? "truncated weights: status 2 and the file named"
+$PY -c "b = open('$TMP/w.st', 'rb').read(); open('$TMP/corrupt.st', 'wb').write(b.replace(b'\"dtype\"', b'\"dtypx\"', 1))"
+$ICLC graph --model $TOY:mlp --batch 2 --format=none --weights "$TMP/corrupt.st" 2>"$TMP/err"; st=$?
+[ $st = 2 ] && [ "$(wc -l < "$TMP/err")" = 1 ] && grep -q "corrupt.st" "$TMP/err"; check $? "corrupted weights header: status 2 and the file named"
 $ICLC graph --model $TOY:mlp --batch 2 --format=none --inputs "$TMP/w.st" 2>"$TMP/err"; st=$?
 [ $st = 2 ] && grep -qF "has no tensor 'tokens' (input f32[2,82,20])" "$TMP/err"; check $? "inputs file without tokens: status 2"
 $ICLC graph --model $TOY:mlp --batch 3 --format=none --inputs "$TMP/in.st" 2>"$TMP/err"; st=$?
