@@ -336,7 +336,7 @@ static int build_protected(lua_State *L) {
     lua_call(L, 2, 1);
     ir_graph *g = m->graph;
     ir_id pred = fe_tensor_id(L, -1);
-    if (pred == IR_NONE) {
+    if (pred < 0) {
         lua_pushfstring(L, "%s returned %s; it must return the prediction tensor", where, luaL_typename(L, -1));
         return lua_error(L);
     }
