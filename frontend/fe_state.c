@@ -183,7 +183,7 @@ bool fe_source_builtin(const fe_ctx *c, const char *module, fe_source *s, char *
     return true;
 }
 
-/* Keeps the first line of a message, without control characters. */
+/* Makes a message one line: control characters (newlines, tabs) become spaces. */
 static void one_line(char *s) {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = ' ';
