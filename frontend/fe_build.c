@@ -103,7 +103,9 @@ static void push_configs(lua_State *L, int tbl, const model_spec *sp) {
     }
 }
 
-/* Sorted, de-duplicated string keys of the table at idx (whose values pass `want`, a Lua type or -1). */
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorted string keys of the table at idx (whose values pass `want`, a Lua type or -1). */
 static int sorted_keys(lua_State *L, int idx, int want, char ***out) {
     int n = 0, cap = 0;
     char **keys = NULL;
@@ -121,12 +123,7 @@ static int sorted_keys(lua_State *L, int idx, int want, char ***out) {
         }
         lua_pop(L, 1);
     }
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
-            char *t = keys[j];
-            keys[j] = keys[j - 1];
-            keys[j - 1] = t;
-        }
+    if (n > 1) qsort(keys, (size_t)n, sizeof *keys, cmp_str);
     *out = keys;
     return n;
 }
