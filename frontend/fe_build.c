@@ -208,7 +208,13 @@ static char *value_text(lua_State *L, int idx) {
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) snprintf(buf, sizeof buf, "%lld", (long long)lua_tointeger(L, idx));
-        else snprintf(buf, sizeof buf, "%.17g", lua_tonumber(L, idx));
+        else { /* the shortest form that reads back as the same double */
+            double v = lua_tonumber(L, idx);
+            for (int prec = 6; prec <= 17; prec++) {
+                snprintf(buf, sizeof buf, "%.*g", prec, v);
+                if (strtod(buf, NULL) == v) break;
+            }
+        }
         break;
     case LUA_TSTRING: snprintf(buf, sizeof buf, "%s", lua_tostring(L, idx)); break;
     case LUA_TBOOLEAN: snprintf(buf, sizeof buf, "%s", lua_toboolean(L, idx) ? "true" : "false"); break;
