@@ -103,7 +103,9 @@ static void push_configs(lua_State *L, int tbl, const model_spec *sp) {
     }
 }
 
-/* Sorted, de-duplicated string keys of the table at idx (whose values pass `want`, a Lua type or -1). */
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorted string keys of the table at idx (whose values pass `want`, a Lua type or -1). */
 static int sorted_keys(lua_State *L, int idx, int want, char ***out) {
     int n = 0, cap = 0;
     char **keys = NULL;
@@ -121,12 +123,7 @@ static int sorted_keys(lua_State *L, int idx, int want, char ***out) {
         }
         lua_pop(L, 1);
     }
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
-            char *t = keys[j];
-            keys[j] = keys[j - 1];
-            keys[j - 1] = t;
-        }
+    if (n > 1) qsort(keys, (size_t)n, sizeof *keys, cmp_str);
     *out = keys;
     return n;
 }
@@ -211,7 +208,13 @@ static char *value_text(lua_State *L, int idx) {
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) snprintf(buf, sizeof buf, "%lld", (long long)lua_tointeger(L, idx));
-        else snprintf(buf, sizeof buf, "%.17g", lua_tonumber(L, idx));
+        else { /* the shortest form that reads back as the same double */
+            double v = lua_tonumber(L, idx);
+            for (int prec = 6; prec <= 17; prec++) {
+                snprintf(buf, sizeof buf, "%.*g", prec, v);
+                if (strtod(buf, NULL) == v) break;
+            }
+        }
         break;
     case LUA_TSTRING: snprintf(buf, sizeof buf, "%s", lua_tostring(L, idx)); break;
     case LUA_TBOOLEAN: snprintf(buf, sizeof buf, "%s", lua_toboolean(L, idx) ? "true" : "false"); break;
@@ -336,7 +339,7 @@ static int build_protected(lua_State *L) {
     lua_call(L, 2, 1);
     ir_graph *g = m->graph;
     ir_id pred = fe_tensor_id(L, -1);
-    if (pred == IR_NONE) {
+    if (pred < 0) {
         lua_pushfstring(L, "%s returned %s; it must return the prediction tensor", where, luaL_typename(L, -1));
         return lua_error(L);
     }

@@ -69,7 +69,9 @@ int fe_raise(lua_State *L, const char *what, const char *fmt, ...) __attribute__
 /* ---- fe_tensor.c ---- */
 /* Pushes the iclc module table (tensor metatable, generated op bindings, init, output). */
 void fe_open_iclc(lua_State *L);
-/* The node id of the tensor at idx, or IR_NONE when the value is not a tensor. */
+/* The node id of the tensor at idx; IR_NONE when the value is not a tensor, FE_FOREIGN when it is a
+ * tensor of another graph (every other check then rejects it: it is negative). */
+#define FE_FOREIGN (-2)
 ir_id fe_tensor_id(lua_State *L, int idx);
 
 #endif

@@ -183,7 +183,7 @@ bool fe_source_builtin(const fe_ctx *c, const char *module, fe_source *s, char *
     return true;
 }
 
-/* Keeps the first line of a message, without control characters. */
+/* Makes a message one line: control characters (newlines, tabs) become spaces. */
 static void one_line(char *s) {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = ' ';
@@ -266,6 +266,21 @@ static int64_t env_int(const char *name, int64_t dflt, int64_t lo, int64_t hi) {
     return *end || x < lo || x > hi ? dflt : x;
 }
 
+/* setmetatable without finalizers: Lua runs __gc with hooks off, so a looping finalizer could not be
+ * stopped. (Lua only finalizes objects whose metatable has __gc when it is set.) */
+static int fe_setmetatable(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        bool gc = lua_rawget(L, 2) != LUA_TNIL;
+        lua_pop(L, 1);
+        if (gc) fe_raise(L, "setmetatable", "finalizers (__gc) are not allowed in model scripts");
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 /* Opens the safe libraries and replaces the unsafe parts of base. Runs protected. */
 static int open_safe(lua_State *L) {
     static const struct {
@@ -289,6 +304,9 @@ static int open_safe(lua_State *L) {
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    lua_getglobal(L, "setmetatable");
+    lua_pushcclosure(L, fe_setmetatable, 1);
+    lua_setglobal(L, "setmetatable");
     lua_register(L, "print", fe_print);
     lua_register(L, "require", fe_require);
     /* math.random is seeded from the clock by default: make scripts deterministic. */
@@ -330,8 +348,14 @@ lua_State *fe_state_new(fe_ctx *c, const char *models_dir, char *err, size_t err
     return L;
 }
 
+/* Closes L without running any more Lua code: finalizers (__gc) raise at their first instruction. */
 void fe_state_close(lua_State *L) {
-    if (L) lua_close(L);
+    if (!L) return;
+    fe_ctx *c = fe_ctx_of(L);
+    c->over_budget = true;
+    snprintf(c->budget_msg, sizeof c->budget_msg, "finalizers do not run");
+    lua_sethook(L, fe_hook, LUA_MASKCOUNT, 1);
+    lua_close(L);
 }
 
 /* ---- errors ---- */

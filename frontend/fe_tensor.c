@@ -18,6 +18,7 @@
 #define INIT_MT "iclc.init"
 
 typedef struct fe_tensor {
+    const ir_graph *g; /* the graph the node belongs to */
     ir_id id;
 } fe_tensor;
 
@@ -75,11 +76,14 @@ static ir_graph *graph_of(lua_State *L, const char *what) {
 
 ir_id fe_tensor_id(lua_State *L, int idx) {
     fe_tensor *t = luaL_testudata(L, idx, TENSOR_MT);
-    return t ? t->id : IR_NONE;
+    if (!t) return IR_NONE;
+    const fe_ctx *c = fe_ctx_of(L);
+    return t->g == c->g ? t->id : FE_FOREIGN;
 }
 
 static void push_tensor(lua_State *L, ir_id id) {
     fe_tensor *t = lua_newuserdatauv(L, sizeof *t, 0);
+    t->g = fe_ctx_of(L)->g;
     t->id = id;
     luaL_setmetatable(L, TENSOR_MT);
 }
@@ -449,7 +453,7 @@ static int op_unm(lua_State *L) {
 static int t_index(lua_State *L) {
     ir_id id = fe_tensor_id(L, 1);
     ir_graph *g = graph_of(L, "tensor");
-    if (id < 0 || id >= g->nnodes) return fe_raise(L, "tensor", "stale tensor");
+    if (id < 0 || id >= g->nnodes) return fe_raise(L, "tensor", "a tensor of another graph");
     const char *k = lua_tostring(L, 2);
     if (lua_type(L, 2) == LUA_TSTRING && strcmp(k, "shape") == 0) {
         ir_shape s = g->nodes[id].shape;

@@ -111,6 +111,8 @@ expect $S case=dump "bad_sandbox.lua:10: attempt to call a nil value (field 'dum
 expect $S case=debug "bad_sandbox.lua:11: attempt to index a nil value (global 'debug')"
 expect $S case=metatable "bad_sandbox.lua:12: attempt to index a string value"
 
+expect $L/gc_loop.lua:m "" "gc_loop.lua:4: setmetatable: finalizers (__gc) are not allowed in model scripts"
+
 # ICLC_DEBUG=1 adds the Lua traceback after the one line
 ICLC_DEBUG=1 $ICLC graph --model $L/bad_runtime.lua:m --batch 2 >"$TMP/out" 2>"$TMP/err"; st=$?
 [ $st = 2 ] && head -1 "$TMP/err" | grep -qF "bad_runtime.lua:5: attempt to index" && grep -q "stack traceback" "$TMP/err"

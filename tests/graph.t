@@ -108,6 +108,9 @@ bad_st "with an extra tensor" "dict(w, extra=np.zeros(2))" F32 "tensor 'extra' i
 head -c 100 "$TMP/w.st" > "$TMP/trunc.st"
 $ICLC graph --model $TOY:mlp --batch 2 --format=none --weights "$TMP/trunc.st" 2>"$TMP/err"; st=$?
 [ $st = 2 ] && grep -q "trunc.st" "$TMP/err"; check $? "truncated weights: status 2 and the file named"
+$PY -c "b = open('$TMP/w.st', 'rb').read(); open('$TMP/corrupt.st', 'wb').write(b.replace(b'\"dtype\"', b'\"dtypx\"', 1))"
+$ICLC graph --model $TOY:mlp --batch 2 --format=none --weights "$TMP/corrupt.st" 2>"$TMP/err"; st=$?
+[ $st = 2 ] && [ "$(wc -l < "$TMP/err")" = 1 ] && grep -q "corrupt.st" "$TMP/err"; check $? "corrupted weights header: status 2 and the file named"
 $ICLC graph --model $TOY:mlp --batch 2 --format=none --inputs "$TMP/w.st" 2>"$TMP/err"; st=$?
 [ $st = 2 ] && grep -qF "has no tensor 'tokens' (input f32[2,82,20])" "$TMP/err"; check $? "inputs file without tokens: status 2"
 $ICLC graph --model $TOY:mlp --batch 3 --format=none --inputs "$TMP/in.st" 2>"$TMP/err"; st=$?
@@ -130,6 +133,11 @@ $ICLC models $TOY >"$TMP/models" 2>"$TMP/err"; st=$?
 [ $st = 0 ] && grep -Eq '^mlp +small +1,425  mlp at small$' "$TMP/models" && grep -Eq '^linear +tiny +21  linear at tiny$' "$TMP/models"
 check $? "models lists every model x config with counts and descriptions"
 [ "$(grep -c '^mlp\|^linear' "$TMP/models")" = 4 ]; check $? "models: 2 models x 2 configs"
+sed 's/small = {D = 16, hidden = 32/small = {D = 16, hidden = -32/' $TOY > "$TMP/toy_bad.lua"
+$ICLC models "$TMP/toy_bad.lua" >"$TMP/models" 2>"$TMP/err"; st=$?
+[ $st = 2 ] && grep -Eq '^mlp +small +error' "$TMP/models" && grep -Eq '^mlp +tiny +457 ' "$TMP/models" &&
+    grep -q "mlp with config small: .*toy_bad.lua:13: param: dimension 0 is negative (-32)" "$TMP/err"
+check $? "models: a failing config is listed as error, reported, status 2; the others still count"
 $ICLC models tests/lua/bad_syntax.lua 2>"$TMP/err"; [ $? = 2 ] && grep -q "bad_syntax.lua:3:" "$TMP/err"
 check $? "models of a broken file: status 2 with file:line"
 $ICLC models | grep -Eq '^mamba +linear_regression +470,017 '; check $? "built-in mamba at the linear regression config has 470,017 params"

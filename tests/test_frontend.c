@@ -1,7 +1,10 @@
 /* The Lua frontend: every op of ir/ops.def through the generated binding (function and method form), the
  * sugar, numbers as constants, locations, the C API (configs, --set, hashes, task shapes, catalog). */
 #include "frontend/frontend.h"
+#include "tasks/task.h"
 #include "tests/tap.h"
+
+#include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -381,6 +384,25 @@ static void test_task_shapes(void) {
         ok(good && s.B == 64 && s.T == want[i].T && s.d_in == want[i].d_in && s.d_out == want[i].d_out,
            "%s: T %lld, d_in %lld, d_out %lld", want[i].task, (long long)want[i].T, (long long)want[i].d_in,
            (long long)want[i].d_out);
+    }
+    /* the table agrees with tasks/ (each task's layout at the end of its curriculum) */
+    for (int i = 0; i < task_count(); i++) {
+        task_error te;
+        task *t = task_create(task_name(i), NULL, &te);
+        fe_shape f;
+        if (!t || !fe_task_shape(task_name(i), 64, &f, err, sizeof err)) {
+            ok(0, "%s: known to tasks/ and to the frontend", task_name(i));
+            task_free(t);
+            continue;
+        }
+        task_shape sh = task_shape_at(t, task_n_max(t));
+        int64_t d_out = 0;
+        for (int h = 0; h < sh.nheads; h++) d_out += sh.heads[h].width;
+        double k = task_param(t, "k"), m = task_param(t, "m");
+        ok(f.T == sh.T && f.d_in == sh.d_tok && f.d_out == d_out && f.n_points == task_n_max(t) &&
+               f.d == (int64_t)task_param(t, "d") && (f.k == 0 || f.k == (int64_t)k) && (f.m == 0 || f.m == (int64_t)m),
+           "%s: frontend shape = tasks/ layout", task_name(i));
+        task_free(t);
     }
     fe_shape s;
     ok(!fe_task_shape("nosuch", 64, &s, err, sizeof err), "unknown task fails");
