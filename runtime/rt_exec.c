@@ -16,6 +16,15 @@ const rt_executor *rt_executor_find(const char *name) {
 
 const char *rt_executor_names(void) { return "interp, jit"; }
 
+bool rt_executor_runs(const rt_executor *ex, const ir_graph *g, char *err, size_t errlen) {
+    for (ir_id i = 0; ex->supports && i < g->nnodes; i++)
+        if (!ex->supports(g->nodes[i].op)) {
+            snprintf(err, errlen, "the %s executor has no kernel for %s", ex->name, ir_ops[g->nodes[i].op].name);
+            return false;
+        }
+    return true;
+}
+
 rt_plan *rt_plan_compile(const rt_executor *ex, const ir_graph *g, const rt_plan_opts *opts, char *err,
                          size_t errlen) {
     static const rt_plan_opts defaults = {0};

@@ -6,6 +6,7 @@
  * split evenly over the threads when its work is large enough to pay for a parallel region
  * (PARALLEL_WORK element operations); otherwise it runs on the calling thread. No allocation in a run. */
 #include "runtime/rt_exec_jit.h"
+#include "codegen/cg_op.h"
 #include "codegen/cg_cache.h"
 #include "codegen/cg_lower.h"
 #include "codegen/cg_plan.h"
@@ -292,4 +293,5 @@ fail:
     return NULL;
 }
 
-const rt_executor rt_executor_jit = {"jit", "LLVM-compiled fused kernels, OpenMP-parallel", jit_compile};
+const rt_executor rt_executor_jit = {"jit", "LLVM-compiled fused kernels, OpenMP-parallel", jit_compile,
+                                     cg_op_supported};
