@@ -8,6 +8,7 @@
  * --cpu generates for another CPU (e.g. x86-64-v3 = AVX2 on an AVX-512 host);
  * the FMA peak is then measured with that CPU's vectors too.
  * --shape runs one ad-hoc shape instead of the table.
+ * --opt sets the optimisation level (default<O1..3>; the default is 3).
  *
  * OpenBLAS baseline for batched shapes: the better of (a) a loop of sgemm calls
  * with OpenBLAS's own threads and (b) an OpenMP loop over the batch with
@@ -78,7 +79,7 @@ typedef struct run_ctx {
     void *scratch;
 } run_ctx;
 
-static void run_ours(run_ctx *r) { cg_matmul_run(r->fn, &r->info, r->A, r->B, r->C, r->scratch, NULL, 0, r->threads); }
+static void run_ours(run_ctx *r) { (void)cg_matmul_run(r->fn, &r->info, r->A, r->B, r->C, r->scratch, NULL, 0, r->threads); }
 
 static void run_blas(run_ctx *r) {
     const shape *s = r->sh;
@@ -125,6 +126,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--asm") && i + 1 < argc) asm_path = argv[++i];
         else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) jo.cpu = argv[++i];
+        else if (!strcmp(argv[i], "--opt") && i + 1 < argc) jo.opt_level = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
             long long b, m, n, k;
             if (sscanf(argv[++i], "%lld,%lld,%lld,%lld,%d,%d", &b, &m, &n, &k, &custom.ta, &custom.tb) != 6 || b < 1 ||
@@ -138,7 +140,7 @@ int main(int argc, char **argv) {
             sscanf(argv[++i], "%d,%d,%d,%d,%d,%d,%d,%d", &user.mr, &user.nr, &user.mc, &user.kc, &user.nc, &user.pack_a,
                    &user.pack_b, &user.k_unroll);
         } else {
-            fprintf(stderr, "usage: %s [--reps-ms MS] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE] [--cpu NAME] [--shape B,M,N,K,ta,tb]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--reps-ms MS] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE] [--cpu NAME] [--opt 1..3] [--shape B,M,N,K,ta,tb]\n", argv[0]);
             return 2;
         }
     }

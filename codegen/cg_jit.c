@@ -17,6 +17,11 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+struct cg_code {
+    LLVMOrcResourceTrackerRef rt;
+    struct cg_code *prev, *next; /* the jit's list of live removable code */
+};
+
 struct cg_jit {
     LLVMContextRef ctx;
     LLVMTargetMachineRef tm;   /* PIC, used for passes, asm and objects */
@@ -26,6 +31,7 @@ struct cg_jit {
     cg_cpu cpu;
     int opt_level;
     char diag[1024];           /* first error reported by the diagnostic handler */
+    cg_code *codes;            /* removable code still loaded */
     cg_jit_stats stats;
 };
 
@@ -175,6 +181,12 @@ cg_error cg_jit_create(cg_jit **out, const cg_jit_options *opt) {
 
 void cg_jit_destroy(cg_jit *jit) {
     if (!jit) return;
+    while (jit->codes) { /* the LLJIT frees the code itself; drop our tracker references */
+        cg_code *c = jit->codes;
+        jit->codes = c->next;
+        LLVMOrcReleaseResourceTracker(c->rt);
+        free(c);
+    }
     if (jit->lljit) {
         LLVMErrorRef err = LLVMOrcDisposeLLJIT(jit->lljit);
         if (err) LLVMConsumeError(err);
@@ -211,10 +223,11 @@ static void fn_attr(cg_jit *jit, LLVMValueRef fn, const char *k, const char *v) 
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, a);
 }
 
-/* Adds an enum attribute (by name) at index idx of fn. */
+/* Adds an enum attribute (by name) at index idx of fn; a name this LLVM does
+ * not know (e.g. nocapture after LLVM 21 replaced it) is skipped. */
 static void enum_attr(cg_jit *jit, LLVMValueRef fn, unsigned idx, const char *name) {
     unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
-    LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(jit->ctx, kind, 0));
+    if (kind) LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(jit->ctx, kind, 0));
 }
 
 void cg_jit_set_fn_attrs(cg_jit *jit, LLVMValueRef fn) {
@@ -390,6 +403,38 @@ cg_error cg_jit_add_object(cg_jit *jit, const void *data, size_t size) {
     return cg_ok();
 }
 
+cg_error cg_jit_add_object_removable(cg_jit *jit, const void *data, size_t size, cg_code **out) {
+    *out = NULL;
+    if (size < 64 || memcmp(data, "\177ELF", 4) != 0)
+        return cg_errorf("cg_jit: object file is not ELF (%zu bytes)", size);
+    cg_code *c = calloc(1, sizeof *c);
+    if (!c) return cg_errorf("cg_jit: out of memory");
+    c->rt = LLVMOrcJITDylibCreateResourceTracker(LLVMOrcLLJITGetMainJITDylib(jit->lljit));
+    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(data, size, "iclc-object");
+    LLVMErrorRef err = LLVMOrcLLJITAddObjectFileWithRT(jit->lljit, c->rt, buf);
+    if (err) {
+        LLVMOrcReleaseResourceTracker(c->rt);
+        free(c);
+        return from_llvm_error(err, "cg_jit: loading object");
+    }
+    c->next = jit->codes;
+    if (jit->codes) jit->codes->prev = c;
+    jit->codes = c;
+    *out = c;
+    return cg_ok();
+}
+
+cg_error cg_jit_remove(cg_jit *jit, cg_code *c) {
+    if (!c) return cg_ok();
+    LLVMErrorRef err = LLVMOrcResourceTrackerRemove(c->rt);
+    LLVMOrcReleaseResourceTracker(c->rt);
+    if (c->prev) c->prev->next = c->next;
+    else jit->codes = c->next;
+    if (c->next) c->next->prev = c->prev;
+    free(c);
+    return err ? from_llvm_error(err, "cg_jit: removing code") : cg_ok();
+}
+
 cg_error cg_jit_compile(cg_jit *jit, LLVMModuleRef m, cg_blob *obj) {
     cg_error e = cg_jit_optimize(jit, m);
     if (e.failed) return e;
@@ -400,6 +445,23 @@ cg_error cg_jit_compile(cg_jit *jit, LLVMModuleRef m, cg_blob *obj) {
     if (obj && !e.failed) *obj = b;
     else cg_blob_free(&b);
     return e;
+}
+
+cg_error cg_jit_define_symbol(cg_jit *jit, const char *name, void *addr) {
+    LLVMOrcCSymbolMapPair pair;
+    pair.Name = LLVMOrcLLJITMangleAndIntern(jit->lljit, name); /* released by the MU */
+    pair.Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)addr;
+    pair.Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+    pair.Sym.Flags.TargetFlags = 0;
+    LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(&pair, 1);
+    LLVMErrorRef err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(jit->lljit), mu);
+    if (err) {
+        LLVMOrcDisposeMaterializationUnit(mu);
+        char what[300];
+        snprintf(what, sizeof what, "cg_jit: defining %s", name);
+        return from_llvm_error(err, what);
+    }
+    return cg_ok();
 }
 
 cg_error cg_jit_lookup(cg_jit *jit, const char *name, void **fn) {

@@ -141,10 +141,23 @@ void cg_blob_free(cg_blob *b);
 /* Loads object file bytes (copied) into the JIT. Malformed bytes give an error. */
 cg_error cg_jit_add_object(cg_jit *jit, const void *data, size_t size);
 
+/* Removable code, for callers that compile many throw-away kernels (the
+ * autotuner): the object's symbols live until cg_jit_remove, after which the
+ * same names may be defined again. Handles not removed are freed with the jit. */
+typedef struct cg_code cg_code;
+cg_error cg_jit_add_object_removable(cg_jit *jit, const void *data, size_t size, cg_code **out);
+/* Unloads the code (function pointers into it become invalid) and frees code. */
+cg_error cg_jit_remove(cg_jit *jit, cg_code *code);
+
 /* Verify + optimise + emit object + load, in one call. m stays owned by the
  * caller (and is optimised in place). If obj is not NULL it receives the object
  * bytes (for a compile cache). */
 cg_error cg_jit_compile(cg_jit *jit, LLVMModuleRef m, cg_blob *obj);
+
+/* Makes a C function or object of this process callable from generated code
+ * under `name` (declare it in the module as an external function). Needed for
+ * runtime helpers that are not exported from the executable (no -rdynamic). */
+cg_error cg_jit_define_symbol(cg_jit *jit, const char *name, void *addr);
 
 /* Looks up an external function by its (unmangled) name; links on first use. */
 cg_error cg_jit_lookup(cg_jit *jit, const char *name, void **fn);

@@ -185,7 +185,25 @@ static void emit_pack_transpose(gen *g, LLVMValueRef dst, LLVMValueRef src, int6
     } else {
         jfull = I(g, 0);
     }
-    /* remaining rows j in [jfull, W): copy or zero */
+    if (W % V == 0) {
+        /* columns [jfull, W) of every k row: zero them with whole vectors (lanes
+         * past nvalid must read as 0), then copy rows [jfull, nvalid) */
+        cg_loop lk, lc;
+        cg_loop_begin(g->jit, g->b, &lk, I(g, 0), kc, I(g, 1), "tz");
+        cg_loop_begin(g->jit, g->b, &lc, jfull, I(g, W), I(g, V), "tzc");
+        vstore(g, LLVMConstNull(g->vt), gep(g, dst, add(g, mulc(g, lk.iv, W), lc.iv)));
+        loop_end(g, &lc);
+        loop_end(g, &lk);
+        cg_loop lj;
+        cg_loop_begin(g->jit, g->b, &lj, jfull, nvalid, I(g, 1), "tj2");
+        cg_loop_begin(g->jit, g->b, &lk, I(g, 0), kc, I(g, 1), "tk3");
+        LLVMValueRef x = LLVMBuildLoad2(g->b, g->f32, gep(g, src, add(g, mulc(g, lj.iv, ld), lk.iv)), "");
+        LLVMBuildStore(g->b, x, gep(g, dst, add(g, mulc(g, lk.iv, W), lj.iv)));
+        loop_end(g, &lk);
+        loop_end(g, &lj);
+        return;
+    }
+    /* narrow panels (W not a multiple of V): rows j in [jfull, W), copy or zero */
     cg_loop lj;
     cg_loop_begin(g->jit, g->b, &lj, jfull, I(g, W), I(g, 1), "tj2");
     ifelse ie = if_begin(g, LLVMBuildICmp(g->b, LLVMIntSLT, lj.iv, nvalid, ""));
@@ -321,17 +339,22 @@ static cg_error emit_micro(gen *g, const mk_shape *sh, LLVMValueRef *out) {
     mk_kloop(g, sh, a, bp, I(g, 0), kc, g->U, acc);
     if (g->U > 1) mk_kloop(g, sh, a, bp, kmain, kc, 1, acc);
 
-    /* store phase: switch on (load_c, last) */
+    /* store phase: switch on (load_c, last) over the combinations that can
+     * occur (one K block: just one, so the optimiser sees less code) */
+    int one_block = g->K <= g->KC, acc_c = g->d->accumulate;
     LLVMValueRef sel = add(g, mulc(g, LLVMBuildZExt(g->b, LLVMGetParam(fn, MK_LOADC), g->i64, ""), 2),
                            LLVMBuildZExt(g->b, LLVMGetParam(fn, MK_LAST), g->i64, ""));
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->c, fn, "done");
-    LLVMValueRef sw = LLVMBuildSwitch(g->b, sel, done, 4);
+    LLVMValueRef sw = NULL;
     cg_error e = cg_ok();
     for (int combo = 0; combo < 4 && !e.failed; combo++) {
+        int load_c = combo >> 1, last = combo & 1;
+        if ((acc_c && !load_c) || (one_block && (!last || load_c != acc_c))) continue;
         LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(g->c, fn, "st");
-        LLVMAddCase(sw, I(g, combo), bb);
+        if (!sw) sw = LLVMBuildSwitch(g->b, sel, bb, 4); /* the first possible combo is the default */
+        else LLVMAddCase(sw, I(g, combo), bb);
         LLVMPositionBuilderAtEnd(g->b, bb);
-        e = mk_store(g, sh, fn, acc, combo >> 1, combo & 1);
+        e = mk_store(g, sh, fn, acc, load_c, last);
         LLVMBuildBr(g->b, done);
     }
     LLVMMoveBasicBlockAfter(done, LLVMGetLastBasicBlock(fn));
@@ -632,6 +655,7 @@ cg_error cg_matmul_plan(const cg_cpu *cpu, const cg_matmul_desc *desc, const cg_
     info->scratch_bytes = (bp + ap) * 4;
     info->flops = 2.0 * (double)d.M * (double)d.N * (double)d.K * (double)batch_count(&d);
     info->sched = s;
+    info->n_extra_bufs = d.n_extra_bufs;
     return cg_ok();
 }
 
@@ -682,8 +706,15 @@ LLVMValueRef cg_mm_epi_load_tile(cg_mm_epilogue_ctx *ctx, LLVMValueRef x, int64_
     return cg_mm_epi_load_cols(ctx, cg_gep_f32(ctx->jit, ctx->b, x, off), v);
 }
 
-void cg_matmul_run(cg_kernel_fn fn, const cg_matmul_info *info, const float *A, const float *B, float *C,
-                   void *scratch, void **extra, int n_extra, int threads) {
+cg_error cg_matmul_run(cg_kernel_fn fn, const cg_matmul_info *info, const float *A, const float *B, float *C,
+                       void *scratch, void **extra, int n_extra, int threads) {
+    if (!fn || !A || !B || !C) return cg_errorf("cg_matmul_run: missing kernel or A/B/C buffer");
+    if (info->scratch_bytes > 0 && !scratch)
+        return cg_errorf("cg_matmul_run: the kernel needs %lld bytes of scratch per thread", (long long)info->scratch_bytes);
+    if (n_extra < info->n_extra_bufs || (info->n_extra_bufs > 0 && !extra))
+        return cg_errorf("cg_matmul_run: the epilogue needs %d extra buffers, got %d", info->n_extra_bufs, n_extra);
+    for (int i = 0; i < info->n_extra_bufs; i++)
+        if (!extra[i]) return cg_errorf("cg_matmul_run: extra buffer %d is NULL", i);
     if (threads <= 0) threads = omp_get_max_threads();
     if (threads > info->n_items) threads = (int)info->n_items;
     if (threads < 1) threads = 1;
@@ -699,4 +730,5 @@ void cg_matmul_run(cg_kernel_fn fn, const cg_matmul_info *info, const float *A, 
         int64_t lo = info->n_items * t / T, hi = info->n_items * (t + 1) / T;
         if (lo < hi) fn(lo, hi, bufs);
     }
+    return cg_ok();
 }

@@ -12,7 +12,9 @@
  * Batch dim d advances A, B, C by a_bstride[d], b_bstride[d], c_bstride[d]
  * elements; a stride of 0 broadcasts that operand over the dim (C's stride must
  * not be 0 for a dim larger than 1: that would be a reduction, which a caller
- * expresses by folding the dim into K instead).
+ * expresses by folding the dim into K instead). Conversely, splitting a long K
+ * across threads is a batch dim over K chunks writing partial C's that the
+ * caller sums afterwards.
  *
  * Algorithm (GotoBLAS-style, everything specialised to the constant shape):
  *   for each (batch, NC-column block) of the work items in [begin, end):
@@ -76,7 +78,8 @@ typedef struct cg_matmul_desc {
 typedef struct cg_matmul_sched {
     int vec;       /* floats per vector: 4, 8 or 16 (at most the CPU's widest) */
     int mr;        /* register tile rows, 1..CG_MM_MAX_MR */
-    int nr;        /* register tile width in vectors, 1..CG_MM_MAX_NR; mr*nr+nr+1 <= registers */
+    int nr;        /* register tile width in vectors, 1..CG_MM_MAX_NR; keep mr*nr+nr+1 <= vector
+                      registers (not enforced: larger tiles spill, slow but correct) */
     int mc;        /* rows per work item / A block (rounded up to a multiple of mr) */
     int kc;        /* K block (B panel depth) */
     int nc;        /* N block = columns per work item (rounded up to a multiple of nr*vec) */
@@ -92,6 +95,7 @@ typedef struct cg_matmul_info {
     int64_t n_items;        /* parallel range of the kernel ABI: [0, n_items) */
     int64_t scratch_bytes;  /* per concurrent call */
     double flops;           /* 2·M·N·K·batch */
+    int n_extra_bufs;       /* epilogue buffers the kernel reads (bufs[4 ...]) */
     cg_matmul_sched sched;  /* the schedule actually used (defaults filled in) */
 } cg_matmul_info;
 
@@ -134,10 +138,12 @@ cg_error cg_matmul_emit(cg_jit *jit, LLVMModuleRef m, const char *name, const cg
                         const cg_matmul_sched *sched, cg_matmul_info *info);
 
 /* Runs a compiled kernel over its whole range on `threads` OpenMP threads
- * (<= 0: all), splitting the items evenly; scratch must hold
- * threads * info->scratch_bytes bytes (64-byte aligned) or be NULL when
- * scratch_bytes is 0. extra are the epilogue's buffers (may be NULL). */
-void cg_matmul_run(cg_kernel_fn fn, const cg_matmul_info *info, const float *A, const float *B, float *C,
-                   void *scratch, void **extra, int n_extra, int threads);
+ * (<= 0: all), splitting the items evenly (the reference for what an
+ * executor does with a matmul kernel); scratch must hold
+ * threads * info->scratch_bytes bytes (64-byte aligned; NULL is fine when
+ * scratch_bytes is 0); extra holds info->n_extra_bufs epilogue buffers.
+ * Missing buffers are reported, not dereferenced. */
+cg_error cg_matmul_run(cg_kernel_fn fn, const cg_matmul_info *info, const float *A, const float *B, float *C,
+                       void *scratch, void **extra, int n_extra, int threads);
 
 #endif

@@ -57,6 +57,7 @@ static void push_model_table(lua_State *L, const model_spec *sp, char sha[65]) {
         lua_pushstring(L, err);
         lua_error(L);
     }
+    snprintf(c->main_file, sizeof c->main_file, "%s", sp->file);
     if (!sp->builtin) {
         const char *slash = strrchr(sp->file, '/');
         if (slash) snprintf(c->script_dir, sizeof c->script_dir, "%.*s", (int)(slash - sp->file), sp->file);
@@ -418,12 +419,13 @@ typedef struct catalog_job {
     fe_catalog *cat;
 } catalog_job;
 
-/* A list of strings from the field `field` of the table at idx, when it is a list; -1 when absent. */
-static int string_list(lua_State *L, int idx, const char *field, const char *file, char ***out) {
+/* A list of strings from the field `field` of the table at idx into *out / *count (which always
+ * describe what is allocated, so a raised error leaks nothing). false when the field is absent. */
+static bool string_list(lua_State *L, int idx, const char *field, const char *file, char ***out, int *count) {
     lua_getfield(L, idx, field);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
-        return -1;
+        return false;
     }
     if (!lua_istable(L, -1)) {
         lua_pushfstring(L, "%s: '%s' must be a list of names", file, field);
@@ -443,10 +445,11 @@ static int string_list(lua_State *L, int idx, const char *field, const char *fil
             lua_error(L);
         }
         s[i] = strdup(lua_tostring(L, -1));
+        *count = i + 1;
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    return n;
+    return true;
 }
 
 static int catalog_protected(lua_State *L) {
@@ -455,19 +458,18 @@ static int catalog_protected(lua_State *L) {
     lua_settop(L, 0);
     push_model_table(L, &j->sp, NULL); /* 1 */
     push_configs(L, 1, &j->sp);         /* 2 */
-    int n = string_list(L, 1, "model_names", j->sp.file, &cat->models);
-    if (n < 0) {
-        n = sorted_keys(L, 1, LUA_TFUNCTION, &cat->models);
+    if (!string_list(L, 1, "model_names", j->sp.file, &cat->models, &cat->nmodels)) {
+        int n = sorted_keys(L, 1, LUA_TFUNCTION, &cat->models);
         for (int i = 0; i < n; i++) /* describe is not a model */
             if (strcmp(cat->models[i], "describe") == 0) {
                 free(cat->models[i]);
                 memmove(cat->models + i, cat->models + i + 1, (size_t)(n - i - 1) * sizeof *cat->models);
                 n--, i--;
             }
+        cat->nmodels = n;
     }
-    cat->nmodels = n;
-    n = string_list(L, 1, "config_names", j->sp.file, &cat->configs);
-    cat->nconfigs = n < 0 ? sorted_keys(L, 2, LUA_TTABLE, &cat->configs) : n;
+    if (!string_list(L, 1, "config_names", j->sp.file, &cat->configs, &cat->nconfigs))
+        cat->nconfigs = sorted_keys(L, 2, LUA_TTABLE, &cat->configs);
     cat->describe = calloc((size_t)cat->nmodels * (size_t)cat->nconfigs + 1, sizeof *cat->describe);
     if (!cat->describe) {
         lua_pushliteral(L, "out of memory");

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 fe_ctx *fe_ctx_of(lua_State *L) {
     void *ud = NULL;
@@ -39,18 +40,37 @@ static void *fe_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return p;
 }
 
-/* The instruction budget. */
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The budgets: instructions, wall-clock time and call depth, checked every FE_HOOK_PERIOD instructions.
+ * Running out of instructions or time is sticky: from then on every instruction raises. */
 static void fe_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     fe_ctx *c = fe_ctx_of(L);
     c->steps += FE_HOOK_PERIOD;
-    if (c->steps <= c->step_limit) return;
-    if (!c->over_budget) {
-        c->over_budget = true;
-        lua_sethook(L, fe_hook, LUA_MASKCOUNT, 1);
+    if (c->over_budget) {
+        fe_raise(L, "lua", "%s", c->budget_msg);
+        return;
     }
-    fe_raise(L, "lua", "the script ran too long (more than %lld Lua instructions: a runaway loop?)",
-             (long long)c->step_limit);
+    lua_Debug deep;
+    if (lua_getstack(L, FE_MAX_DEPTH, &deep))
+        fe_raise(L, "lua", "stack overflow (more than %d nested calls: infinite recursion?)", FE_MAX_DEPTH);
+    double t = now_seconds() - c->t0;
+    if (c->steps <= c->step_limit && t <= c->time_limit) return;
+    c->over_budget = true;
+    if (c->steps > c->step_limit)
+        snprintf(c->budget_msg, sizeof c->budget_msg,
+                 "the script ran too long (more than %lld Lua instructions: a runaway loop? see ICLC_LUA_INSTRUCTIONS)",
+                 (long long)c->step_limit);
+    else
+        snprintf(c->budget_msg, sizeof c->budget_msg,
+                 "the script ran too long (more than %g seconds: a runaway loop? see ICLC_LUA_SECONDS)", c->time_limit);
+    lua_sethook(L, fe_hook, LUA_MASKCOUNT, 1);
+    fe_raise(L, "lua", "%s", c->budget_msg);
 }
 
 /* The file name of a Lua source ("@path" -> "path"). */
@@ -290,6 +310,8 @@ lua_State *fe_state_new(fe_ctx *c, const char *models_dir, char *err, size_t err
     *c = (fe_ctx){0};
     c->mem_limit = (size_t)env_int("ICLC_LUA_MEMORY_MB", 1024, 1, 1 << 20) << 20;
     c->step_limit = env_int("ICLC_LUA_INSTRUCTIONS", 2000000000, FE_HOOK_PERIOD, INT64_MAX / 2);
+    c->time_limit = (double)env_int("ICLC_LUA_SECONDS", 60, 1, 1 << 30);
+    c->t0 = now_seconds();
     const char *dbg = getenv("ICLC_DEBUG");
     c->debug = dbg && dbg[0] && strcmp(dbg, "0") != 0;
     c->models_dir = models_dir ? models_dir : getenv("ICLC_MODELS_DIR");
@@ -348,8 +370,8 @@ static void error_message(lua_State *L, int status, char *err, size_t errlen) {
     fe_ctx *c = fe_ctx_of(L);
     char msg[2048];
     if (status == LUA_ERRMEM) {
-        snprintf(msg, sizeof msg, "out of memory (the Lua heap limit is %zu MiB; see ICLC_LUA_MEMORY_MB)",
-                 c->mem_limit >> 20);
+        snprintf(msg, sizeof msg, "%s%sout of memory (the Lua heap limit is %zu MiB; see ICLC_LUA_MEMORY_MB)",
+                 c->main_file[0] ? c->main_file : "", c->main_file[0] ? ": " : "", c->mem_limit >> 20);
     } else if (status == LUA_ERRERR) {
         snprintf(msg, sizeof msg, "error while handling an error (%s)",
                  lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "no message");

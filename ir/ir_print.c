@@ -8,8 +8,9 @@
  *   output "y" = %4
  *
  * Attributes are named and listed in attrs.def order; an op's integer, number, string and initializer
- * attributes are always printed, boolean ones only when true. Numbers print with enough digits to read
- * back exactly, so print(parse(text)) == text for printed text. ir/ir_parse.c reads the same form. */
+ * attributes are always printed, boolean ones only when true. Numbers print in the shortest form that
+ * reads back exactly (data() values as f32), so print(parse(text)) == text for printed text.
+ * ir/ir_parse.c reads the same form; docs/ir.md has its grammar. */
 #include "ir/ir.h"
 
 #include <inttypes.h>
@@ -51,12 +52,22 @@ static void sb_printf(strbuf *b, const char *fmt, ...) {
     }
 }
 
-/* The shortest %g form of d that reads back as exactly d. */
+/* The shortest %g form (at least 6 digits) of d that reads back as exactly d. */
 static void print_number(strbuf *b, double d) {
     char buf[40];
     for (int prec = 6; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, d);
         if (strtod(buf, NULL) == d) break;
+    }
+    sb_printf(b, "%s", buf);
+}
+
+/* The shortest %g form of f that reads back (strtof) as exactly f: data(0.1), not data(0.100000001). */
+static void print_float(strbuf *b, float f) {
+    char buf[40];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f) break;
     }
     sb_printf(b, "%s", buf);
 }
@@ -94,7 +105,7 @@ static void print_init(strbuf *b, const ir_init *in) {
         sb_printf(b, "data(");
         for (int64_t i = 0; i < (int64_t)in->a; i++) {
             if (i) sb_printf(b, ", ");
-            print_number(b, (double)in->data[i]);
+            print_float(b, in->data[i]);
         }
         sb_printf(b, ")");
         break;

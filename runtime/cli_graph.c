@@ -197,13 +197,14 @@ static bool fill_sources(const ir_graph *g, ir_values *v, ir_op op, const char *
                          size_t errlen) {
     rt_st_file *f = NULL;
     if (path && !(f = rt_st_open(path, err, errlen))) return false;
-    bool ok = !f || no_extra(f, path, g, op, err, errlen);
+    bool ok = true;
     if (!f && op == OP_param) ir_values_init_params(g, v, seed);
     for (ir_id i = 0; ok && i < g->nnodes; i++) {
         if (g->nodes[i].op != op) continue;
         if (f) ok = take_tensor(f, path, &g->nodes[i], &v->t[i], err, errlen);
         else if (op == OP_input) random_input(&g->nodes[i], seed, &v->t[i]);
     }
+    ok = ok && (!f || no_extra(f, path, g, op, err, errlen));
     rt_st_close(f);
     return ok;
 }

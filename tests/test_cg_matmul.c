@@ -160,7 +160,8 @@ static void run_cases(cg_jit *jit, const char *tag, const tcase *cases, int n) {
             void *scratch = aligned_alloc(64, (size_t)(info[i].scratch_bytes * threads + 64));
             memcpy(C, C0, (size_t)p.c_size * 4);
             void *extra[1] = {bias};
-            cg_matmul_run((cg_kernel_fn)fn, &info[i], A, B, C, scratch, extra, 1, threads);
+            e = cg_matmul_run((cg_kernel_fn)fn, &info[i], A, B, C, scratch, extra, 1, threads);
+            if (e.failed) diag("%s", e.msg);
             double err = max_err(t, &p, A, B, C0, C, t->bias ? bias : NULL);
             const cg_matmul_sched *s = &info[i].sched;
             ok(err <= 1e-5, "%s %s: M=%lld N=%lld K=%lld ta=%d tb=%d acc=%d batch=%lld, %d thr, tile %dx%dx%d mc=%d kc=%d pa=%d pb=%d: err %.2g",
@@ -249,6 +250,44 @@ int main(void) {
     int n = (int)(sizeof CASES / sizeof CASES[0]);
     run_cases(jit, "host", CASES, n);
 
+    /* random descriptions x random schedules (what a tuner may try): every
+     * valid schedule must give the right answer */
+    {
+        enum { NF = 14 };
+        tcase fuzz[NF];
+        philox_key key = philox_make_key(42, 9);
+        for (int i = 0; i < NF; i++) {
+            philox_ctr r = philox_block(key, 0, (uint64_t)i), q = philox_block(key, 1, (uint64_t)i);
+            tcase *t = &fuzz[i];
+            memset(t, 0, sizeof *t);
+            t->M = 1 + r.c[0] % 70, t->N = 1 + r.c[1] % 90, t->K = 1 + r.c[2] % 120;
+            t->ta = r.c[3] & 1, t->tb = (r.c[3] >> 1) & 1, t->acc = (r.c[3] >> 2) & 1, t->pad = (r.c[3] >> 3) % 3;
+            t->bias = (r.c[3] >> 5) & 1;
+            if ((r.c[3] >> 6) & 1) {
+                t->n_batch = 1, t->batch[0] = 1 + (r.c[3] >> 7) % 4;
+                t->bcast_a = (r.c[3] >> 10) & 1, t->bcast_b = !t->bcast_a && ((r.c[3] >> 11) & 1);
+            }
+            static const int vecs[3] = {4, 8, 16};
+            int v = vecs[q.c[0] % 3];
+            if (v > cpu->vec_floats) v = cpu->vec_floats;
+            int regs = v == 16 ? cpu->n_vec_regs : 16;
+            cg_matmul_sched *s = &t->s;
+            s->vec = v;
+            s->nr = 1 + (int)(q.c[1] % 4);
+            while (s->nr > 1 && s->nr * 2 + 1 > regs) s->nr--;
+            int max_mr = (regs - s->nr - 1) / s->nr;
+            s->mr = 1 + (int)(q.c[2] % (unsigned)(max_mr < 12 ? max_mr : 12));
+            s->mc = (int)(q.c[3] % 4) * s->mr * (1 + (int)(q.c[0] >> 8) % 4); /* 0 = default */
+            s->kc = (q.c[1] >> 8) % 3 == 0 ? 0 : 1 + (int)((q.c[1] >> 10) % 40);
+            s->nc = (q.c[2] >> 8) % 2 ? 0 : (int)((q.c[2] >> 9) % 3 + 1) * s->nr * v;
+            s->pack_a = (q.c[3] >> 8) & 1 ? 1 : -1;
+            s->pack_b = (q.c[3] >> 9) & 1 ? 1 : -1;
+            s->k_unroll = 1 + (int)((q.c[3] >> 10) % 5);
+            t->what = "fuzz";
+        }
+        run_cases(jit, "fuzz", fuzz, NF);
+    }
+
     /* narrower vectors on the same CPU: 4 floats */
     tcase narrow[6];
     int nn = 0;
@@ -292,9 +331,13 @@ int main(void) {
             float *C0 = calloc((size_t)p.c_size, 4), *C = calloc((size_t)p.c_size, 4);
             fill(A, p.a_size, 11), fill(B, p.b_size, 12), fill(bias, t->N, 13);
             void *scratch = aligned_alloc(64, (size_t)info.scratch_bytes * 2 + 64), *extra[1] = {bias};
-            cg_matmul_run((cg_kernel_fn)fn, &info, A, B, C, scratch, extra, 1, 2);
+            e = cg_matmul_run((cg_kernel_fn)fn, &info, A, B, C, scratch, extra, 1, 2);
             double err = max_err(t, &p, A, B, C0, C, bias);
-            ok(err <= 1e-5, "warm-started kernel is correct: err %.2g", err);
+            ok(!e.failed && err <= 1e-5, "warm-started kernel is correct: err %.2g", err);
+            e = cg_matmul_run((cg_kernel_fn)fn, &info, A, B, C, NULL, extra, 1, 2);
+            ok(e.failed, "run without scratch is refused: %s", e.msg);
+            e = cg_matmul_run((cg_kernel_fn)fn, &info, A, B, C, scratch, NULL, 0, 2);
+            ok(e.failed, "run without the bias buffer is refused: %s", e.msg);
             free(A), free(B), free(bias), free(C0), free(C), free(scratch);
         }
         cg_blob_free(&obj);
