@@ -389,30 +389,48 @@ static void emit_reduce(em *e) {
         loop_end_outer(e, &l);
         return;
     }
-    int64_t blk = e->kn->block, nch = (inner + blk - 1) / blk;
+    /* rows: two or more dims after the axis; an item is `blk` rows of the last dim (C elements each) */
+    int64_t C = axis < s.rank - 2 ? s.dim[s.rank - 1] : 1, units = inner / C;
+    int64_t blk = e->kn->block, nch = (units + blk - 1) / blk;
     loop_begin(e, &l, e->k.begin, e->k.end, "item");
     LLVMValueRef o = LLVMBuildUDiv(e->b, l.iv, I(e, nch), ""), ch = LLVMBuildURem(e->b, l.iv, I(e, nch), "");
-    LLVMValueRef y0 = mul(e, ch, I(e, blk)), y1 = smin(e, add(e, y0, I(e, blk)), I(e, inner));
+    LLVMValueRef u0 = mul(e, ch, I(e, blk)), u1 = smin(e, add(e, u0, I(e, blk)), I(e, units));
+    LLVMValueRef y0 = mul(e, u0, I(e, C)), y1 = mul(e, u1, I(e, C)); /* flat inner range of the item */
     LLVMValueRef obase = mul(e, o, I(e, inner));
     delinearize(e, o, s, 0, axis, &x);
     loop_begin(e, &y, y0, y1, "y0");
     store(e, init, add(e, obase, y.iv));
-    loop_end_inner(e, &y, blk);
+    loop_end_inner(e, &y, blk * C);
     loop_begin(e, &t, I(e, 0), I(e, len), "t");
     x.d[axis] = t.iv;
-    loop_begin(e, &y, y0, y1, "y");
-    delinearize(e, y.iv, s, axis + 1, s.rank, &x);
+    LLVMValueRef yi;
+    cg_loop c;
+    if (C > 1) {
+        loop_begin(e, &y, u0, u1, "u");
+        delinearize(e, y.iv, s, axis + 1, s.rank - 1, &x);
+        LLVMValueRef rowbase = mul(e, y.iv, I(e, C));
+        loop_begin(e, &c, I(e, 0), I(e, C), "c");
+        x.d[s.rank - 1] = c.iv;
+        yi = add(e, rowbase, c.iv);
+    } else {
+        loop_begin(e, &y, y0, y1, "y");
+        delinearize(e, y.iv, s, axis + 1, s.rank, &x);
+        yi = y.iv;
+    }
     e->nmemo = 0;
     LLVMValueRef v = value(e, in, &x);
-    LLVMValueRef p = cg_gep_f32(e->jit, e->b, slot_ptr(e, e->kn->dst), add(e, obase, y.iv));
+    LLVMValueRef p = cg_gep_f32(e->jit, e->b, slot_ptr(e, e->kn->dst), add(e, obase, yi));
     LLVMBuildStore(e->b, combine(e, n->op, LLVMBuildLoad2(e->b, e->f32, p, ""), v), p);
-    loop_end_inner(e, &y, blk);
+    if (C > 1) {
+        loop_end_inner(e, &c, C);
+        loop_end_outer(e, &y);
+    } else loop_end_inner(e, &y, blk);
     loop_end_outer(e, &t);
     if (n->op == OP_mean) {
         loop_begin(e, &y, y0, y1, "y1");
         LLVMValueRef q = cg_gep_f32(e->jit, e->b, slot_ptr(e, e->kn->dst), add(e, obase, y.iv));
         LLVMBuildStore(e->b, LLVMBuildFDiv(e->b, LLVMBuildLoad2(e->b, e->f32, q, ""), cg_f32(e->jit, (float)len), ""), q);
-        loop_end_inner(e, &y, blk);
+        loop_end_inner(e, &y, blk * C);
     }
     loop_end_outer(e, &l);
 }

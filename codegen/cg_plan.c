@@ -291,8 +291,11 @@ static bool fill_kernel(cg_plan *p, cg_kern *k, walk *w, const cg_plan_opts *opt
         ir_shape s = g->nodes[ir_in(g, n, 0)].shape;
         int64_t outer, len, inner;
         split_axis(s, n->attr.axis, &outer, &len, &inner);
-        k->block = inner == 1 ? 1 : inner < RED_BLOCK ? inner : RED_BLOCK;
-        k->range = outer * ((inner + k->block - 1) / k->block);
+        /* block = inner elements per item; with two or more dims after the axis, rows of the last dim */
+        int64_t C = n->attr.axis < s.rank - 2 ? s.dim[s.rank - 1] : 1, units = C ? inner / C : 0;
+        k->block = inner == 1 ? 1 : C > 1 ? (RED_BLOCK / C > 1 ? RED_BLOCK / C : 1) : inner < RED_BLOCK ? inner : RED_BLOCK;
+        if (C > 1 && k->block > units) k->block = units;
+        k->range = k->block ? outer * (((C > 1 ? units : inner) + k->block - 1) / k->block) : 0;
         k->work = ir_numel(s) * ops;
     } else { /* scans: block counts channels (complex pairs for cscan) */
         int64_t outer, len, inner;
