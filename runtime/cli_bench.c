@@ -31,7 +31,7 @@
 void openblas_set_num_threads(int num_threads);
 
 typedef struct bench_args {
-    const char *models, *configs, *tasks, *task_set, *set, *executors, *python, *script, *jsonl;
+    const char *models, *configs, *tasks, *task_set, *set, *executors, *python, *script, *jsonl, *torch_settings;
     int64_t threads, steps, batch, seed;
     double max_seconds, mm_ms;
     bool compare_pytorch, no_matmul;
@@ -368,9 +368,14 @@ static void run_pytorch(const bench_args *a, const char *model, const char *conf
         snprintf(r->note, sizeof r->note, "cannot read %.200s (--pytorch-script)", script);
         return;
     }
+    if (a->torch_settings && strspn(a->torch_settings, "0123456789:,") != strlen(a->torch_settings)) {
+        snprintf(r->note, sizeof r->note, "bad --pytorch-settings (want e.g. 1:1,2:1)");
+        return;
+    }
     snprintf(cmd, sizeof cmd, "'%s' '%s' --model %s --config %s --threads %" PRId64 " --batch %" PRId64
-             " --points %" PRId64 " --d %d",
-             a->python, script, model, config, a->threads, a->batch, N, (int)d);
+             " --points %" PRId64 " --d %d%s%s",
+             a->python, script, model, config, a->threads, a->batch, N, (int)d, a->torch_settings ? " --settings " : "",
+             a->torch_settings ? a->torch_settings : "");
     fflush(stdout);
     FILE *f = popen(cmd, "r");
     if (!f) {
@@ -607,7 +612,7 @@ int cli_bench(int argc, char **argv) {
         {"max-seconds", FLAG_F64, &a.max_seconds}, {"matmul-ms", FLAG_F64, &a.mm_ms},
         {"compare-pytorch", FLAG_BOOL, &a.compare_pytorch}, {"no-matmul", FLAG_BOOL, &a.no_matmul},
         {"python", FLAG_STR, &a.python},      {"pytorch-script", FLAG_STR, &a.script},
-        {"jsonl", FLAG_STR, &a.jsonl},
+        {"jsonl", FLAG_STR, &a.jsonl},        {"pytorch-settings", FLAG_STR, &a.torch_settings},
     };
     int npos;
     if (!cli_parse(CMD, argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), &npos)) return CLI_USAGE;
@@ -662,8 +667,17 @@ int cli_bench(int argc, char **argv) {
     printf("iclc bench: %s (%d-bit vectors%s), LLVM %s, %" PRId64 " threads, executors %s, load average %.2f\n", cpu->name,
            cpu->vec_bits, cpu->has_fma ? ", FMA" : "", ver, a.threads, a.executors ? a.executors : rt_executor_names(),
            loadavg());
-    cg_peak_result pr;
+    /* the best of three measurements: a busy machine only ever lowers the peak */
+    cg_peak_result pr, pr2;
     e = cg_peak_measure(jit, (int)a.threads, 0, &pr);
+    for (int i = 0; i < 2 && !e.failed; i++) {
+        e = cg_peak_measure(jit, (int)a.threads, 0, &pr2);
+        if (!e.failed) {
+            if (pr2.gflops_1 > pr.gflops_1) pr.gflops_1 = pr2.gflops_1;
+            if (pr2.gflops_all > pr.gflops_all) pr.gflops_all = pr2.gflops_all;
+            pr.check_ok &= pr2.check_ok;
+        }
+    }
     peak_info pk = {0, 0, (int)a.threads};
     if (e.failed || !pr.check_ok) {
         fprintf(stderr, "iclc bench: FMA peak: %s\n", e.failed ? e.msg : "kernel result check failed");
