@@ -33,7 +33,7 @@ void openblas_set_num_threads(int num_threads);
 typedef struct bench_args {
     const char *models, *configs, *tasks, *task_set, *set, *executors, *python, *script, *jsonl, *torch_settings;
     int64_t threads, steps, batch, seed;
-    double max_seconds, mm_ms;
+    double max_seconds, mm_ms, interp_max_mb;
     bool compare_pytorch, no_matmul;
 } bench_args;
 
@@ -147,6 +147,16 @@ static void run_executor(const rt_executor *ex, const ir_graph *train, const ir_
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", ex->name);
     r->peak_bytes = -1;
+    /* the interpreter holds every node's value in double: refuse graphs that would swamp the machine */
+    if (strcmp(ex->name, "interp") == 0) {
+        double bytes = 0;
+        for (ir_id i = 0; i < train->nnodes; i++) bytes += 8.0 * (double)ir_numel(train->nodes[i].shape);
+        if (bytes > a->interp_max_mb * 1048576.0) {
+            snprintf(r->note, sizeof r->note, "skipped: the interpreter would hold %.1f GB of values (> --interp-max-mb %.0f)",
+                     bytes / 1073741824.0, a->interp_max_mb);
+            return;
+        }
+    }
     if (rate_gflops > 0 && flops / (rate_gflops * 1e9) > a->max_seconds) {
         snprintf(r->note, sizeof r->note, "skipped: one step estimated at %.0f s > --max-seconds %.0f",
                  flops / (rate_gflops * 1e9), a->max_seconds);
@@ -602,7 +612,7 @@ static int bench_one(const bench_args *a, cg_jit *jit, const peak_info *pk, cons
 int cli_bench(int argc, char **argv) {
     bench_args a = {.models = "transformer,mamba,mambaformer", .configs = "tiny", .tasks = "linear_regression",
                     .python = "/usr/bin/python3", .threads = 0, .steps = 5, .batch = 64, .seed = 1,
-                    .max_seconds = 60, .mm_ms = 200};
+                    .max_seconds = 60, .mm_ms = 200, .interp_max_mb = 4096};
     cli_flag flags[] = {
         {"model", FLAG_STR, &a.models},       {"config", FLAG_STR, &a.configs},
         {"task", FLAG_STR, &a.tasks},         {"task-set", FLAG_STR, &a.task_set},
@@ -610,6 +620,7 @@ int cli_bench(int argc, char **argv) {
         {"threads", FLAG_INT, &a.threads},    {"steps", FLAG_INT, &a.steps},
         {"batch", FLAG_INT, &a.batch},        {"seed", FLAG_INT, &a.seed},
         {"max-seconds", FLAG_F64, &a.max_seconds}, {"matmul-ms", FLAG_F64, &a.mm_ms},
+        {"interp-max-mb", FLAG_F64, &a.interp_max_mb},
         {"compare-pytorch", FLAG_BOOL, &a.compare_pytorch}, {"no-matmul", FLAG_BOOL, &a.no_matmul},
         {"python", FLAG_STR, &a.python},      {"pytorch-script", FLAG_STR, &a.script},
         {"jsonl", FLAG_STR, &a.jsonl},        {"pytorch-settings", FLAG_STR, &a.torch_settings},
@@ -620,7 +631,8 @@ int cli_bench(int argc, char **argv) {
     if (a.threads < 0 || a.threads > 1024) return cli_usage_error(CMD, "--threads %" PRId64 " is outside 0..1024", a.threads);
     if (a.steps < 1 || a.steps > 200) return cli_usage_error(CMD, "--steps %" PRId64 " is outside 1..200", a.steps);
     if (a.batch < 1 || a.batch > 65536) return cli_usage_error(CMD, "--batch %" PRId64 " is outside 1..65536", a.batch);
-    if (!(a.max_seconds > 0) || !(a.mm_ms > 0)) return cli_usage_error(CMD, "--max-seconds and --matmul-ms must be > 0");
+    if (!(a.max_seconds > 0) || !(a.mm_ms > 0) || !(a.interp_max_mb > 0))
+        return cli_usage_error(CMD, "--max-seconds, --matmul-ms and --interp-max-mb must be > 0");
     if (a.threads == 0) a.threads = omp_get_num_procs();
     omp_set_num_threads((int)a.threads);
     openblas_set_num_threads((int)a.threads);
