@@ -34,5 +34,8 @@ grep -q "step / PyTorch step = " "$tmp/out"; check $? "prints the ratio to PyTor
 grep -q '"model":"transformer"' "$tmp/out.jsonl" && grep -q '"pytorch_step_ms":10' "$tmp/out.jsonl"
 check $? "--jsonl writes the record"
 [ ! -s "$tmp/err" ]; check $? "nothing on stderr"
+$ICLC bench --model transformer --config tiny --task-set d=4,N=5 --batch 2 --threads 1 --steps 1 --no-matmul \
+    --interp-max-mb 0.01 >"$tmp/out" 2>"$tmp/err"; st=$?
+[ $st = 0 ] && grep -q "interp   skipped: the interpreter would hold" "$tmp/out"; check $? "--interp-max-mb skips the interpreter"
 echo "1..$n"
 exit $fail
