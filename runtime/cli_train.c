@@ -23,7 +23,7 @@ int cli_train(int argc, char **argv) {
         {"beta1", FLAG_F64, &o.beta1},        {"beta2", FLAG_F64, &o.beta2},
         {"eps", FLAG_F64, &o.eps},            {"weight-decay", FLAG_F64, &o.weight_decay},
         {"clip", FLAG_F64, &o.clip},          {"resume", FLAG_STR, &resume_dir},
-        {"quiet", FLAG_BOOL, &o.quiet},
+        {"quiet", FLAG_BOOL, &o.quiet},       {"no-fuse", FLAG_STR, &o.no_fuse},
     };
     int npos;
     if (!cli_parse("train", argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), &npos)) return CLI_USAGE;

@@ -1,11 +1,12 @@
 /* rt_exec.c — what every executor's plan shares: named buffers, carries, the run wrapper. */
 #include "runtime/rt_exec.h"
+#include "runtime/rt_exec_jit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const rt_executor *const executors[] = {&rt_executor_interp};
+static const rt_executor *const executors[] = {&rt_executor_interp, &rt_executor_jit};
 
 const rt_executor *rt_executor_find(const char *name) {
     for (size_t i = 0; i < sizeof executors / sizeof executors[0]; i++)
@@ -13,7 +14,16 @@ const rt_executor *rt_executor_find(const char *name) {
     return NULL;
 }
 
-const char *rt_executor_names(void) { return "interp"; }
+const char *rt_executor_names(void) { return "interp, jit"; }
+
+bool rt_executor_runs(const rt_executor *ex, const ir_graph *g, char *err, size_t errlen) {
+    for (ir_id i = 0; ex->supports && i < g->nnodes; i++)
+        if (!ex->supports(g->nodes[i].op)) {
+            snprintf(err, errlen, "the %s executor has no kernel for %s", ex->name, ir_ops[g->nodes[i].op].name);
+            return false;
+        }
+    return true;
+}
 
 rt_plan *rt_plan_compile(const rt_executor *ex, const ir_graph *g, const rt_plan_opts *opts, char *err,
                          size_t errlen) {

@@ -30,11 +30,15 @@ typedef struct rt_executor {
     /* Compiles g (which the plan copies: the caller may free g afterwards). */
     rt_plan *(*compile)(const struct rt_executor *ex, const ir_graph *g, const rt_plan_opts *opts, char *err,
                         size_t errlen);
+    /* Whether the executor can run op (NULL: every op). Passes ask before creating fused ops. */
+    bool (*supports)(ir_op op);
 } rt_executor;
 
 /* The executors built into iclc, and lookup by name (NULL when unknown). */
 extern const rt_executor rt_executor_interp;
 const rt_executor *rt_executor_find(const char *name);
+/* Whether ex can run every op of g (names the first one it cannot in err). */
+bool rt_executor_runs(const rt_executor *ex, const ir_graph *g, char *err, size_t errlen);
 /* "interp, jit": the names, for usage messages. */
 const char *rt_executor_names(void);
 

@@ -66,4 +66,5 @@ static rt_plan *interp_compile(const rt_executor *ex, const ir_graph *g, const r
     return &ip->base;
 }
 
-const rt_executor rt_executor_interp = {"interp", "the reference interpreter (slow, the oracle)", interp_compile};
+const rt_executor rt_executor_interp = {"interp", "the reference interpreter (slow, the oracle)", interp_compile,
+                                        NULL};

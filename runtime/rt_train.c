@@ -3,6 +3,7 @@
 
 #include "passes/adam.h"
 #include "passes/autodiff.h"
+#include "passes/fuse.h"
 #include "passes/passes.h"
 #include "runtime/rt_ckpt.h"
 #include "runtime/rt_eval.h"
@@ -35,7 +36,7 @@ static void on_signal(int sig) {
 rt_train_opts rt_train_defaults(void) {
     return (rt_train_opts){
         .model = "models.lua:transformer", .config = "tiny", .task = "linear_regression", .out = "runs/default",
-        .backend = "interp", .steps = 2000, .batch = 64, .seed = 1, .eval_every = 500, .eval_prompts = 1280,
+        .backend = "jit", .steps = 2000, .batch = 64, .seed = 1, .eval_every = 500, .eval_prompts = 1280,
         .save_every = 500, .log_every = 10, .lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
         .weight_decay = 0, .clip = 10,
     };
@@ -54,6 +55,8 @@ typedef struct trainer {
     bool have_baselines;
     FILE *csv, *jsonl;
     int64_t step; /* the next step to run */
+    char skip[512];  /* fusion patterns left out: the user's and those the executor cannot run */
+    bool skip_known;
     char path_ckpt[1024], path_prev[1024], path_eval[1024];
     char err[2048];
 } trainer;
@@ -68,21 +71,57 @@ static void heads_of(const task_shape *sh, rt_head *heads) {
                              channel};
 }
 
-/* Model + loss + gradients + Adam, for prompts of N points. */
-static ir_graph *build_train_graph(trainer *tr, int64_t N) {
-    ir_graph *g = rt_model_build(&tr->spec, tr->task, tr->o.batch, N, true, &tr->info, tr->err, sizeof tr->err);
-    if (!g) return NULL;
+/* Appends the loss of the task's heads to a model graph and marks it as output "loss". */
+static bool append_loss(trainer *tr, ir_graph *g, int64_t N) {
     task_shape sh = task_shape_at(tr->task, N);
     rt_head heads[TASK_MAX_HEADS];
     heads_of(&sh, heads);
     ir_id loss = rt_loss_append(g, ir_output_find(g, "pred"), heads, sh.nheads);
+    return loss != IR_NONE && ir_output_add(g, "loss", loss);
+}
+
+/* Decides once per run which fusion patterns to leave out: the user's --no-fuse list, and every pattern
+ * whose fused ops (forward or gradient) the executor has no kernel for. g is a model graph. */
+static bool choose_fusions(trainer *tr, const ir_graph *model, int64_t N) {
+    if (tr->skip_known) return true;
+    const char *user = tr->o.no_fuse ? tr->o.no_fuse : "";
+    snprintf(tr->skip, sizeof tr->skip, "%s", user);
+    if (strcmp(user, "all") != 0) {
+        char patterns[] = FUSE_PATTERNS;
+        for (char *p = strtok(patterns, ", "); p; p = strtok(NULL, ", ")) {
+            if (strstr(user, p)) continue;
+            ir_graph *g = ir_graph_clone(model);
+            char why[256];
+            bool runs = g && pass_fuse_one(g, p) && append_loss(tr, g, N) && pass_autodiff(g, NULL) &&
+                        rt_executor_runs(tr->ex, g, why, sizeof why);
+            if (!runs) {
+                size_t n = strlen(tr->skip);
+                snprintf(tr->skip + n, sizeof tr->skip - n, "%s%s", n ? "," : "", p);
+            }
+            ir_graph_free(g);
+        }
+    }
+    tr->skip_known = true;
+    return true;
+}
+
+/* Model + fusion + loss + gradients + Adam, for prompts of N points. */
+static ir_graph *build_train_graph(trainer *tr, int64_t N) {
+    ir_graph *g = rt_model_build(&tr->spec, tr->task, tr->o.batch, N, true, &tr->info, tr->err, sizeof tr->err);
+    if (!g) return NULL;
+    choose_fusions(tr, g, N);
+    if (!pass_fuse(g, tr->skip)) {
+        snprintf(tr->err, sizeof tr->err, "fusion: %s", ir_error(g));
+        ir_graph_free(g);
+        return NULL;
+    }
     ir_adam_opts adam = ir_adam_defaults();
     adam.beta1 = tr->o.beta1;
     adam.beta2 = tr->o.beta2;
     adam.eps = tr->o.eps;
     adam.weight_decay = tr->o.weight_decay;
     adam.clip = tr->o.clip;
-    bool okay = loss != IR_NONE && ir_output_add(g, "loss", loss) && pass_autodiff(g, NULL) &&
+    bool okay = append_loss(tr, g, N) && pass_autodiff(g, NULL) &&
                 pass_adam(g, &adam) && pass_cse(g, NULL) && pass_dce(g, NULL) && ir_verify(g);
     if (!okay) {
         snprintf(tr->err, sizeof tr->err, "building the training graph: %s", ir_error(g));
@@ -201,7 +240,7 @@ static bool save_checkpoint(trainer *tr) {
         {"set", tr->o.set ? tr->o.set : ""}, {"config_resolved", tr->info.config}, {"task", task_get_name(tr->task)},
         {"task_params", task_params}, {"step", step}, {"steps", steps}, {"seed", seed}, {"batch", batch},
         {"lr", lr}, {"beta1", b1}, {"beta2", b2}, {"eps", eps}, {"weight_decay", wd}, {"clip", clip},
-        {"backend", tr->o.backend}, {"params", params},
+        {"backend", tr->o.backend}, {"no_fuse", tr->o.no_fuse ? tr->o.no_fuse : ""}, {"params", params},
     };
     return rt_ckpt_save(tr->path_ckpt, tr->path_prev, tr->plan, meta, (int)(sizeof meta / sizeof meta[0]), tr->err,
                         sizeof tr->err);
@@ -258,19 +297,28 @@ static void progress(trainer *tr, double loss, double rate, bool tty) {
 
 /* ---- evaluation during training ---- */
 
+/* The forward-only plan for 64 prompts at the evaluation prompt length, fused like training. */
+static bool compile_eval_plan(trainer *tr) {
+    int64_t N = task_eval_state(tr->task).N;
+    ir_graph *g = rt_model_build(&tr->spec, tr->task, 64, N, false, &tr->info, tr->err, sizeof tr->err);
+    if (!g) return false;
+    choose_fusions(tr, g, N);
+    if (!pass_fuse(g, tr->skip)) {
+        snprintf(tr->err, sizeof tr->err, "fusion: %s", ir_error(g));
+        ir_graph_free(g);
+        return false;
+    }
+    tr->eval_plan = rt_plan_compile(tr->ex, g, &(rt_plan_opts){.threads = (int)tr->o.threads}, tr->err,
+                                    sizeof tr->err);
+    ir_graph_free(g);
+    return tr->eval_plan != NULL;
+}
+
 /* rt_write_atomic's writer for an evaluation's curves. */
 static void write_eval_csv(FILE *f, const void *r) { rt_eval_write_csv(r, f); }
 
 static bool evaluate(trainer *tr, bool print_table) {
-    if (!tr->eval_plan) {
-        ir_graph *g = rt_model_build(&tr->spec, tr->task, 64, task_eval_state(tr->task).N, false, NULL, tr->err,
-                                     sizeof tr->err);
-        if (!g) return false;
-        tr->eval_plan = rt_plan_compile(tr->ex, g, &(rt_plan_opts){.threads = (int)tr->o.threads}, tr->err,
-                                        sizeof tr->err);
-        ir_graph_free(g);
-        if (!tr->eval_plan) return false;
-    }
+    if (!tr->eval_plan && !compile_eval_plan(tr)) return false;
     copy_state(tr->plan, tr->eval_plan, false);
     rt_eval_result r;
     int64_t prompts = (tr->o.eval_prompts + 63) / 64 * 64;
@@ -319,13 +367,14 @@ static void trainer_free(trainer *tr) {
 
 /* Applies a checkpoint's metadata to the options (a resumed run continues the same experiment). */
 static bool options_from_checkpoint(trainer *tr, const rt_ckpt *c, char *store, size_t storelen) {
-    const char *keys[] = {"model", "config", "set", "task", "task_params", "backend"};
-    const char **dst[] = {&tr->o.model, &tr->o.config, &tr->o.set, &tr->o.task, &tr->o.task_params, &tr->o.backend};
+    const char *keys[] = {"model", "config", "set", "task", "task_params", "backend", "no_fuse"};
+    const char **dst[] = {&tr->o.model,       &tr->o.config,  &tr->o.set,    &tr->o.task,
+                          &tr->o.task_params, &tr->o.backend, &tr->o.no_fuse};
     size_t used = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = rt_ckpt_meta(c, keys[i]);
         if (!v) continue;
-        if (i == 5 && *dst[i]) continue; /* --backend given on the command line wins */
+        if (i >= 5 && *dst[i]) continue; /* --backend and --no-fuse given on the command line win */
         size_t n = strlen(v) + 1;
         if (used + n > storelen) return false;
         memcpy(store + used, v, n);
@@ -346,6 +395,25 @@ static bool options_from_checkpoint(trainer *tr, const rt_ckpt *c, char *store, 
     return true;
 }
 
+/* What train and eval both set up from the options: the executor, the task and the model spec. */
+static bool setup_run(trainer *tr) {
+    if (!tr->o.backend) tr->o.backend = "jit";
+    tr->ex = rt_executor_find(tr->o.backend);
+    if (!tr->ex) {
+        snprintf(tr->err, sizeof tr->err, "unknown backend '%s' (choose from: %s)", tr->o.backend,
+                 rt_executor_names());
+        return false;
+    }
+    task_error terr;
+    tr->task = task_create(tr->o.task, tr->o.task_params, &terr);
+    if (!tr->task) {
+        snprintf(tr->err, sizeof tr->err, "%s", terr.msg);
+        return false;
+    }
+    tr->spec = (rt_model_spec){tr->o.model, tr->o.config, tr->o.set};
+    return true;
+}
+
 int rt_train(const rt_train_opts *opts) {
     trainer tr = {.o = *opts};
     char meta_store[8192];
@@ -362,27 +430,14 @@ int rt_train(const rt_train_opts *opts) {
         }
         tr.step = strtoll(rt_ckpt_meta(resume, "step") ? rt_ckpt_meta(resume, "step") : "0", NULL, 10);
     }
-    if (!tr.o.backend) tr.o.backend = "interp";
-    tr.ex = rt_executor_find(tr.o.backend);
-    task_error terr;
     int status = 2;
-    if (!tr.ex) {
-        snprintf(tr.err, sizeof tr.err, "unknown backend '%s' (choose from: %s)", tr.o.backend, rt_executor_names());
-        goto out;
-    }
     if (tr.o.batch < 1 || tr.o.steps < 0 || tr.o.eval_every < 0 || tr.o.save_every < 0 || tr.o.log_every < 1 ||
         !(tr.o.lr > 0) || !(tr.o.clip > 0) || tr.o.eval_prompts < 1) {
         snprintf(tr.err, sizeof tr.err, "bad schedule: need batch >= 1, steps >= 0, log-every >= 1, "
                                         "eval-prompts >= 1, lr > 0 and clip > 0");
         goto out;
     }
-    tr.task = task_create(tr.o.task, tr.o.task_params, &terr);
-    if (!tr.task) {
-        snprintf(tr.err, sizeof tr.err, "%s", terr.msg);
-        goto out;
-    }
-    tr.spec = (rt_model_spec){tr.o.model, tr.o.config, tr.o.set};
-    if (!rt_mkdirs(tr.o.out, tr.err, sizeof tr.err)) goto out;
+    if (!setup_run(&tr) || !rt_mkdirs(tr.o.out, tr.err, sizeof tr.err)) goto out;
     task_curriculum cur = task_curriculum_at(tr.task, tr.step);
     if (!switch_plan(&tr, cur.st.N)) goto out;
     if (resume) {
@@ -406,6 +461,7 @@ int rt_train(const rt_train_opts *opts) {
     printf("training %s (config %s, %" PRId64 " parameters) on %s with the %s backend, %" PRId64 " steps from step %" PRId64
            "\n",
            tr.o.model, tr.o.config, tr.info.params, task_get_name(tr.task), tr.ex->name, tr.o.steps, tr.step);
+    if (*tr.skip) printf("fusion patterns left out: %s\n", tr.skip);
     double t0 = rt_now(), t_last = t0;
     int64_t steps_done = 0;
     double rate = 0;
@@ -481,26 +537,11 @@ int rt_eval_run(const char *dir, const char *backend, int64_t prompts, int64_t t
     snprintf(tr.path_ckpt, sizeof tr.path_ckpt, "%s/checkpoint.safetensors", dir);
     rt_ckpt *c = NULL;
     int status = 2;
-    if (!load_for_resume(&tr, &c) || !options_from_checkpoint(&tr, c, meta_store, sizeof meta_store)) goto out;
-    if (!tr.o.backend) tr.o.backend = "interp";
-    tr.ex = rt_executor_find(tr.o.backend);
-    if (!tr.ex) {
-        snprintf(tr.err, sizeof tr.err, "unknown backend '%s' (choose from: %s)", tr.o.backend, rt_executor_names());
+    if (!load_for_resume(&tr, &c) || !options_from_checkpoint(&tr, c, meta_store, sizeof meta_store) ||
+        !setup_run(&tr))
         goto out;
-    }
-    task_error terr;
-    tr.task = task_create(tr.o.task, tr.o.task_params, &terr);
-    if (!tr.task) {
-        snprintf(tr.err, sizeof tr.err, "%s", terr.msg);
-        goto out;
-    }
-    tr.spec = (rt_model_spec){tr.o.model, tr.o.config, tr.o.set};
-    ir_graph *g = rt_model_build(&tr.spec, tr.task, 64, task_eval_state(tr.task).N, false, &tr.info, tr.err,
-                                 sizeof tr.err);
-    if (!g) goto out;
-    tr.eval_plan = rt_plan_compile(tr.ex, g, &(rt_plan_opts){.threads = (int)threads}, tr.err, sizeof tr.err);
-    ir_graph_free(g);
-    if (!tr.eval_plan || !rt_ckpt_restore(c, tr.eval_plan, false, tr.err, sizeof tr.err)) goto out;
+    tr.o.threads = threads;
+    if (!compile_eval_plan(&tr) || !rt_ckpt_restore(c, tr.eval_plan, false, tr.err, sizeof tr.err)) goto out;
     status = 1;
     rt_eval_result r;
     if (!rt_evaluate(tr.eval_plan, tr.task, (uint64_t)tr.o.seed, (prompts + 63) / 64 * 64, true, &r, tr.err,

@@ -22,6 +22,7 @@ typedef struct rt_train_opts {
     const char *task, *task_params;   /* task name and "k=v,..." overrides */
     const char *out;                  /* run directory */
     const char *backend;              /* executor name: "interp" or "jit" */
+    const char *no_fuse;              /* fusion patterns to leave out ("a,b"; "all"; NULL = none) */
     /* schedule */
     int64_t steps, batch, seed, threads;
     int64_t eval_every, eval_prompts, save_every, log_every;
