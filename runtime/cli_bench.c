@@ -21,6 +21,7 @@
 #include "codegen/cg_jit.h"
 #include "codegen/cg_matmul.h"
 #include "codegen/cg_peak.h"
+#include "passes/fuse.h"
 #include "runtime/cli.h"
 #include "runtime/rt_bench.h"
 #include "runtime/rt_exec.h"
@@ -32,6 +33,8 @@ void openblas_set_num_threads(int num_threads);
 
 typedef struct bench_args {
     const char *models, *configs, *tasks, *task_set, *set, *executors, *python, *script, *jsonl, *torch_settings;
+    const char *no_fuse;
+    bool unfused;
     int64_t threads, steps, batch, seed;
     double max_seconds, mm_ms, interp_max_mb;
     bool compare_pytorch, no_matmul;
@@ -448,14 +451,15 @@ static int bench_one(const bench_args *a, cg_jit *jit, const peak_info *pk, cons
     task_shape ts = task_shape_at(t, N);
     rt_model_spec spec = {.model = model, .config = config, .set = a->set};
     double t0 = rt_bench_now();
-    ir_graph *train = build_training_graph(&spec, t, a->batch, N, err, sizeof err);
+    /* the unfused graphs: FLOPs, parameters, matmul shapes (the same for every executor) */
+    ir_graph *train = build_training_graph(&spec, t, a->batch, N, NULL, "all", NULL, 0, err, sizeof err);
     double build_s = rt_bench_now() - t0;
     if (!train) {
         fprintf(stderr, "iclc bench: %s/%s on %s: %s\n", model, config, task_name, err);
         task_free(t);
         return CLI_USAGE;
     }
-    ir_graph *eval = build_eval_graph(&spec, t, a->batch, N, err, sizeof err);
+    ir_graph *eval = build_eval_graph(&spec, t, a->batch, N, NULL, "all", err, sizeof err);
     int64_t params = 0;
     for (ir_id i = 0; i < train->nnodes; i++)
         if (train->nodes[i].op == OP_param) params += ir_numel(train->nodes[i].shape);
@@ -469,27 +473,49 @@ static int bench_one(const bench_args *a, cg_jit *jit, const peak_info *pk, cons
            train->nnodes, fl.n_matmul, fl.total * 1e-9, fl.total > 0 ? 100 * fl.matmul / fl.total : 0, 1e3 * build_s,
            fe.total * 1e-9);
     double peak = peak_at(pk, (int)a->threads);
-    printf("   %-8s %10s %9s %11s %11s %8s %6s %13s %9s  %s\n", "executor", "compile", "warm", "step ms", "(median)",
+    printf("   %-10s %10s %9s %11s %11s %8s %6s %13s %9s  %s\n", "executor", "compile", "warm", "step ms", "(median)",
            "GFLOP/s", "%peak", "eval prompt/s", "peak MB", "notes");
 
-    exec_result res[8];
+    exec_result res[16];
     int nres = 0;
-    for (int i = 0; i < nrates && nres < 8; i++) {
+    for (int i = 0; i < nrates && nres + 2 <= 16; i++) {
+      for (int variant = 0; variant < (a->unfused ? 2 : 1); variant++) {
         exec_result *r = &res[nres++];
-        run_executor(rates[i].ex, train, eval, t, a, N, fl.total, rates[i].gflops, r);
+        const char *nf = variant ? "all" : a->no_fuse;
+        char skipped[512] = "";
+        ir_graph *tg = build_training_graph(&spec, t, a->batch, N, rates[i].ex, nf, skipped, sizeof skipped, err,
+                                            sizeof err);
+        ir_graph *eg = tg ? build_eval_graph(&spec, t, a->batch, N, rates[i].ex, nf, err, sizeof err) : NULL;
+        if (!tg) {
+            memset(r, 0, sizeof *r);
+            snprintf(r->name, sizeof r->name, "%s", rates[i].ex->name);
+            snprintf(r->note, sizeof r->note, "graph: %.200s", err);
+        } else {
+            run_executor(rates[i].ex, tg, eg, t, a, N, fl.total, variant ? 0 : rates[i].gflops, r);
+            int fused = 0;
+            for (ir_id k = 0; k < tg->nnodes; k++) fused += (ir_ops[tg->nodes[k].op].flags & OPF_FUSED) != 0;
+            size_t nl = strlen(r->note);
+            snprintf(r->note + nl, sizeof r->note - nl, "%s%d fused ops%s%s", nl ? "; " : "", fused,
+                     *skipped && strcmp(skipped, "all") ? ", unfused: " : "",
+                     *skipped && strcmp(skipped, "all") ? skipped : "");
+        }
+        if (variant) snprintf(r->name, sizeof r->name, "%.20s-nf", rates[i].ex->name);
+        ir_graph_free(tg);
+        ir_graph_free(eg);
         if (r->ok) {
             double g = fl.total / r->step_min * 1e-9;
-            rates[i].gflops = g;
+            if (!variant) rates[i].gflops = g;
             char mem[32] = "-";
             if (r->peak_bytes >= 0) snprintf(mem, sizeof mem, "%.1f", r->peak_bytes / 1048576.0);
             char evs[32] = "-";
             if (r->eval_s > 0) snprintf(evs, sizeof evs, "%.0f", a->batch / r->eval_s);
-            printf("   %-8s %8.0fms %7.0fms %11.2f %11.2f %8.2f %5.1f%% %13s %9s  %s\n", r->name, 1e3 * r->compile_cold,
+            printf("   %-10s %8.0fms %7.0fms %11.2f %11.2f %8.2f %5.1f%% %13s %9s  %s\n", r->name, 1e3 * r->compile_cold,
                    1e3 * r->compile_warm, 1e3 * r->step_min, 1e3 * r->step_med, g, 100 * g / peak, evs, mem, r->note);
         } else {
-            printf("   %-8s %s\n", r->name, r->note);
+            printf("   %-10s %s\n", r->name, r->note);
         }
         fflush(stdout);
+      }
     }
 
     /* matmul shapes */
@@ -624,6 +650,7 @@ int cli_bench(int argc, char **argv) {
         {"compare-pytorch", FLAG_BOOL, &a.compare_pytorch}, {"no-matmul", FLAG_BOOL, &a.no_matmul},
         {"python", FLAG_STR, &a.python},      {"pytorch-script", FLAG_STR, &a.script},
         {"jsonl", FLAG_STR, &a.jsonl},        {"pytorch-settings", FLAG_STR, &a.torch_settings},
+        {"no-fuse", FLAG_STR, &a.no_fuse},    {"unfused", FLAG_BOOL, &a.unfused},
     };
     int npos;
     if (!cli_parse(CMD, argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), &npos)) return CLI_USAGE;
@@ -647,6 +674,18 @@ int cli_bench(int argc, char **argv) {
             const rt_executor *ex = rt_executor_find(name);
             if (!ex) return cli_usage_error(CMD, "unknown executor '%s' (known: %s)", name, rt_executor_names());
             rates[nrates++] = (exec_rate){ex, 0};
+        }
+    }
+    if (a.no_fuse && strcmp(a.no_fuse, "all") != 0) {
+        const char *s = a.no_fuse;
+        char name[128];
+        while (next_item(&s, name, sizeof name)) {
+            char known[] = FUSE_PATTERNS;
+            bool found = false;
+            char *save = NULL;
+            for (char *p = strtok_r(known, ", ", &save); p && !found; p = strtok_r(NULL, ", ", &save))
+                found = strcmp(p, name) == 0;
+            if (!found) return cli_usage_error(CMD, "--no-fuse: unknown pattern '%s' (known: %s, or all)", name, FUSE_PATTERNS);
         }
     }
     /* check the task names before the long measurements */
