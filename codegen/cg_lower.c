@@ -260,9 +260,40 @@ static void loop_end_scalar(em *e, cg_loop *l) {
                     LLVMMetadataAsValue(c, id));
 }
 
-/* Closes an inner loop: vectorised by LLVM unless it runs fewer than two vectors' worth of iterations. */
+/* Closes a loop with !llvm.loop metadata: vectorise with `width` lanes, no interleaving, no unrolling. */
+static void loop_end_width(em *e, cg_loop *l, int width) {
+    cg_loop_end(e->b, l);
+    LLVMContextRef c = cg_jit_context(e->jit);
+    LLVMTypeRef i1 = LLVMInt1TypeInContext(c), i32 = LLVMInt32TypeInContext(c);
+    static const char ve[] = "llvm.loop.vectorize.enable", vw[] = "llvm.loop.vectorize.width",
+                      ic[] = "llvm.loop.interleave.count", ud[] = "llvm.loop.unroll.disable";
+    LLVMMetadataRef a[2] = {LLVMMDStringInContext2(c, ve, sizeof ve - 1), LLVMValueAsMetadata(LLVMConstInt(i1, 1, 0))};
+    LLVMMetadataRef b[2] = {LLVMMDStringInContext2(c, vw, sizeof vw - 1), LLVMValueAsMetadata(LLVMConstInt(i32, (unsigned)width, 0))};
+    LLVMMetadataRef d[2] = {LLVMMDStringInContext2(c, ic, sizeof ic - 1), LLVMValueAsMetadata(LLVMConstInt(i32, 1, 0))};
+    LLVMMetadataRef u = LLVMMDStringInContext2(c, ud, sizeof ud - 1);
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(c, NULL, 0);
+    LLVMMetadataRef ops[5] = {tmp, LLVMMDNodeInContext2(c, a, 2), LLVMMDNodeInContext2(c, b, 2), LLVMMDNodeInContext2(c, d, 2),
+                              LLVMMDNodeInContext2(c, &u, 1)};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(c, ops, 5);
+    LLVMMetadataReplaceAllUsesWith(tmp, id);
+    LLVMSetMetadata(LLVMGetBasicBlockTerminator(l->latch), LLVMGetMDKindIDInContext(c, "llvm.loop", 9),
+                    LLVMMetadataAsValue(c, id));
+}
+
+/* Closes an inner loop: not vectorised when it runs fewer than two vectors' worth of iterations; a
+ * short loop whose trip count is a multiple of a vector gets exactly that many lanes (LLVM's own choice
+ * with interleaving would leave every iteration to the scalar remainder); long loops: LLVM decides. */
 static void loop_end_inner(em *e, cg_loop *l, int64_t trips) {
-    if (trips < 2 * cg_jit_cpu(e->jit)->vec_floats) loop_end_scalar(e, l);
+    int vf = cg_jit_cpu(e->jit)->vec_floats;
+    if (trips > 0 && trips < 8 * vf) {
+        int w = vf;
+        while (w > 4 && trips % w) w /= 2;
+        if (trips % w == 0 && trips >= w) {
+            loop_end_width(e, l, w);
+            return;
+        }
+    }
+    if (trips < 2 * vf) loop_end_scalar(e, l);
     else cg_loop_end(e->b, l);
 }
 
@@ -358,30 +389,48 @@ static void emit_reduce(em *e) {
         loop_end_outer(e, &l);
         return;
     }
-    int64_t blk = e->kn->block, nch = (inner + blk - 1) / blk;
+    /* rows: two or more dims after the axis; an item is `blk` rows of the last dim (C elements each) */
+    int64_t C = axis < s.rank - 2 ? s.dim[s.rank - 1] : 1, units = inner / C;
+    int64_t blk = e->kn->block, nch = (units + blk - 1) / blk;
     loop_begin(e, &l, e->k.begin, e->k.end, "item");
     LLVMValueRef o = LLVMBuildUDiv(e->b, l.iv, I(e, nch), ""), ch = LLVMBuildURem(e->b, l.iv, I(e, nch), "");
-    LLVMValueRef y0 = mul(e, ch, I(e, blk)), y1 = smin(e, add(e, y0, I(e, blk)), I(e, inner));
+    LLVMValueRef u0 = mul(e, ch, I(e, blk)), u1 = smin(e, add(e, u0, I(e, blk)), I(e, units));
+    LLVMValueRef y0 = mul(e, u0, I(e, C)), y1 = mul(e, u1, I(e, C)); /* flat inner range of the item */
     LLVMValueRef obase = mul(e, o, I(e, inner));
     delinearize(e, o, s, 0, axis, &x);
     loop_begin(e, &y, y0, y1, "y0");
     store(e, init, add(e, obase, y.iv));
-    loop_end_inner(e, &y, blk);
+    loop_end_inner(e, &y, blk * C);
     loop_begin(e, &t, I(e, 0), I(e, len), "t");
     x.d[axis] = t.iv;
-    loop_begin(e, &y, y0, y1, "y");
-    delinearize(e, y.iv, s, axis + 1, s.rank, &x);
+    LLVMValueRef yi;
+    cg_loop c;
+    if (C > 1) {
+        loop_begin(e, &y, u0, u1, "u");
+        delinearize(e, y.iv, s, axis + 1, s.rank - 1, &x);
+        LLVMValueRef rowbase = mul(e, y.iv, I(e, C));
+        loop_begin(e, &c, I(e, 0), I(e, C), "c");
+        x.d[s.rank - 1] = c.iv;
+        yi = add(e, rowbase, c.iv);
+    } else {
+        loop_begin(e, &y, y0, y1, "y");
+        delinearize(e, y.iv, s, axis + 1, s.rank, &x);
+        yi = y.iv;
+    }
     e->nmemo = 0;
     LLVMValueRef v = value(e, in, &x);
-    LLVMValueRef p = cg_gep_f32(e->jit, e->b, slot_ptr(e, e->kn->dst), add(e, obase, y.iv));
+    LLVMValueRef p = cg_gep_f32(e->jit, e->b, slot_ptr(e, e->kn->dst), add(e, obase, yi));
     LLVMBuildStore(e->b, combine(e, n->op, LLVMBuildLoad2(e->b, e->f32, p, ""), v), p);
-    loop_end_inner(e, &y, blk);
+    if (C > 1) {
+        loop_end_inner(e, &c, C);
+        loop_end_outer(e, &y);
+    } else loop_end_inner(e, &y, blk);
     loop_end_outer(e, &t);
     if (n->op == OP_mean) {
         loop_begin(e, &y, y0, y1, "y1");
         LLVMValueRef q = cg_gep_f32(e->jit, e->b, slot_ptr(e, e->kn->dst), add(e, obase, y.iv));
         LLVMBuildStore(e->b, LLVMBuildFDiv(e->b, LLVMBuildLoad2(e->b, e->f32, q, ""), cg_f32(e->jit, (float)len), ""), q);
-        loop_end_inner(e, &y, blk);
+        loop_end_inner(e, &y, blk * C);
     }
     loop_end_outer(e, &l);
 }
@@ -407,7 +456,9 @@ static void emit_scan(em *e, bool complex) {
     bool rev = n->attr.reverse;
     int64_t outer, T, inner;
     split_axis(s, axis, &outer, &T, &inner);
-    int64_t lanes = complex ? 2 : 1, chans = inner / lanes, blk = e->kn->block;
+    /* a block counts (re, im) pairs (cscan), rows of the last dim (scan with inner > 1), or channels */
+    int64_t lanes = complex ? 2 : 1, C = !complex && inner > 1 ? s.dim[s.rank - 1] : 1;
+    int64_t chans = inner / lanes / C, blk = e->kn->block;
     int64_t nch = blk ? (chans + blk - 1) / blk : 1;
     LLVMValueRef hreg = LLVMBuildAlloca(e->b, e->f32, "h");
     LLVMValueRef out = slot_ptr(e, e->kn->dst);
@@ -446,9 +497,14 @@ static void emit_scan(em *e, bool complex) {
     x0 = x;
     x0.d[axis] = I(e, 0);
     loop_begin(e, &y, y0, y1, "y");
-    LLVMValueRef e0 = mul(e, y.iv, I(e, lanes));
-    if (!complex) {
-        delinearize(e, e0, s, axis + 1, s.rank, &x);
+    cg_loop c;
+    LLVMValueRef e0;
+    if (!complex) { /* y: a row of the last dim (its other inner dims once per row); c: along the row */
+        delinearize(e, y.iv, s, axis + 1, s.rank - 1, &x);
+        LLVMValueRef rowbase = mul(e, y.iv, I(e, C));
+        loop_begin(e, &c, I(e, 0), I(e, C), "c");
+        x.d[s.rank - 1] = c.iv;
+        e0 = add(e, rowbase, c.iv);
         e->nmemo = 0;
         LLVMValueRef a = value(e, ia, &x), bv = value(e, ib, &x);
         /* h0 is stored (or recomputed) at [o, 0, y]: read it on the first step, else the previous row */
@@ -457,7 +513,9 @@ static void emit_scan(em *e, bool complex) {
         LLVMValueRef h0 = value(e, ih, &x0);
         LLVMValueRef h = fma3(e, a, LLVMBuildSelect(e->b, first, h0, hp, ""), bv);
         LLVMBuildStore(e->b, h, cg_gep_f32(e->jit, e->b, out, add(e, row, e0)));
+        loop_end_inner(e, &c, C);
     } else {
+        e0 = mul(e, y.iv, I(e, lanes));
         LLVMValueRef re[2], im[2], hv[2], h0v[2];
         for (int c = 0; c < 2; c++) {
             LLVMValueRef ec = add(e, e0, I(e, c));
@@ -478,7 +536,8 @@ static void emit_scan(em *e, bool complex) {
         LLVMBuildStore(e->b, ni, cg_gep_f32(e->jit, e->b, out, add(e, row, add(e, e0, I(e, 1)))));
     }
     (void)hrow;
-    loop_end_inner(e, &y, complex ? 0 : blk);
+    if (complex) loop_end_inner(e, &y, 0);
+    else loop_end_outer(e, &y);
     loop_end_outer(e, &st);
     loop_end_outer(e, &l);
 }

@@ -291,15 +291,25 @@ static bool fill_kernel(cg_plan *p, cg_kern *k, walk *w, const cg_plan_opts *opt
         ir_shape s = g->nodes[ir_in(g, n, 0)].shape;
         int64_t outer, len, inner;
         split_axis(s, n->attr.axis, &outer, &len, &inner);
-        k->block = inner == 1 ? 1 : inner < RED_BLOCK ? inner : RED_BLOCK;
-        k->range = outer * ((inner + k->block - 1) / k->block);
+        /* block = inner elements per item; with two or more dims after the axis, rows of the last dim */
+        int64_t C = n->attr.axis < s.rank - 2 ? s.dim[s.rank - 1] : 1, units = C ? inner / C : 0;
+        k->block = inner == 1 ? 1 : C > 1 ? (RED_BLOCK / C > 1 ? RED_BLOCK / C : 1) : inner < RED_BLOCK ? inner : RED_BLOCK;
+        if (C > 1 && k->block > units) k->block = units;
+        k->range = k->block ? outer * (((C > 1 ? units : inner) + k->block - 1) / k->block) : 0;
         k->work = ir_numel(s) * ops;
     } else { /* scans: block counts channels (complex pairs for cscan) */
         int64_t outer, len, inner;
         split_axis(n->shape, n->attr.axis, &outer, &len, &inner);
-        if (k->kind == CGK_CSCAN) inner /= 2;
-        k->block = inner < SCAN_BLOCK ? inner : SCAN_BLOCK;
-        k->range = k->block ? outer * ((inner + k->block - 1) / k->block) : 0;
+        int64_t units = inner; /* what a block counts: channels; (re, im) pairs; rows of the last dim */
+        if (k->kind == CGK_CSCAN) units = inner / 2;
+        else if (inner > 1) {
+            int64_t C = n->shape.dim[n->shape.rank - 1];
+            units = inner / C;
+            k->block = SCAN_BLOCK / C > 1 ? SCAN_BLOCK / C : 1;
+        }
+        if (k->kind == CGK_CSCAN || inner == 1) k->block = units < SCAN_BLOCK ? units : SCAN_BLOCK;
+        if (k->block > units) k->block = units;
+        k->range = k->block ? outer * ((units + k->block - 1) / k->block) : 0;
         k->work = numel * ops * 2;
     }
     return true;

@@ -8,10 +8,17 @@
  * Running uses the reference interpreter in fp32 mode (every op's result rounded to float). Inputs not
  * given by --inputs are N(0, 1) draws of the seed; params not given by --weights come from their
  * initializers with the seed. */
+#include "codegen/cg_plan.h"
 #include "frontend/frontend.h"
 #include "ir/interp.h"
 #include "ir/philox.h"
+#include "passes/fuse.h"
+#include "passes/passes.h"
 #include "runtime/cli.h"
+#include "runtime/rt_exec_jit.h"
+#include "runtime/rt_fuse.h"
+#include "runtime/rt_loss.h"
+#include "tasks/task.h"
 #include "runtime/rt_safetensors.h"
 
 #include <inttypes.h>
@@ -24,10 +31,11 @@
 #define CMD "graph"
 
 typedef struct graph_args {
-    bool run;
+    bool run, train, plan;
     int64_t seed, batch;
     const char *model, *config, *set, *task, *models_dir, *format;
     const char *init_out, *inputs, *weights, *out;
+    const char *passes, *dump_after, *no_fuse;
 } graph_args;
 
 /* ---- loading ---- */
@@ -321,6 +329,63 @@ fail:
     return status;
 }
 
+/* --train: the task's training loss over "pred" (its read-out heads side by side), output "loss". */
+static bool append_task_loss(ir_graph *g, const char *task_name, char *err, size_t errlen) {
+    task_error terr;
+    task *t = task_create(task_name, NULL, &terr);
+    if (!t) {
+        snprintf(err, errlen, "%s", terr.msg);
+        return false;
+    }
+    task_shape sh = task_shape_at(t, task_n_max(t));
+    rt_head heads[TASK_MAX_HEADS];
+    for (int h = 0, channel = 0; h < sh.nheads; channel += (int)sh.heads[h].width, h++)
+        heads[h] = (rt_head){sh.heads[h].name, sh.heads[h].start, sh.heads[h].stride, sh.heads[h].count,
+                             sh.heads[h].width, sh.heads[h].loss == TASK_LOSS_BCE ? RT_LOSS_BCE : RT_LOSS_SQUARED,
+                             channel};
+    ir_id loss = rt_loss_append(g, ir_output_find(g, "pred"), heads, sh.nheads);
+    task_free(t);
+    if (loss == IR_NONE || !ir_output_add(g, "loss", loss)) {
+        snprintf(err, errlen, "%s", ir_error(g));
+        return false;
+    }
+    return true;
+}
+
+typedef struct dump_state {
+    const char *pass;
+    bool printed;
+} dump_state;
+
+/* pass_run_list's hook: prints the graph after the pass named by --dump-after. */
+static void dump_after(const char *pass, const ir_graph *g, void *user) {
+    dump_state *d = user;
+    if (strcmp(pass, d->pass) != 0) return;
+    char *s = ir_print(g);
+    printf("# after %s\n%s", pass, s ? s : "");
+    free(s);
+    d->printed = true;
+}
+
+/* Runs the comma-separated passes in order; "fuse" honours --no-fuse, and with --plan leaves out the
+ * patterns the JIT has no kernels for. */
+static bool run_passes(ir_graph *g, const graph_args *a, dump_state *d, char *err, size_t errlen) {
+    char skip[512];
+    if (a->plan) rt_fusion_skips(&rt_executor_jit, g, a->no_fuse, skip, sizeof skip);
+    else snprintf(skip, sizeof skip, "%s", a->no_fuse ? a->no_fuse : "");
+    char list[1024];
+    snprintf(list, sizeof list, "%s", a->passes);
+    for (char *save = NULL, *p = strtok_r(list, ", ", &save); p; p = strtok_r(NULL, ", ", &save)) {
+        bool okay = strcmp(p, "fuse") == 0 ? pass_fuse(g, skip) : pass_run_list(g, p, NULL, NULL);
+        if (!okay) {
+            snprintf(err, errlen, "pass %s: %s", p, ir_error(g));
+            return false;
+        }
+        if (d->pass) dump_after(p, g, d);
+    }
+    return true;
+}
+
 int cli_graph(int argc, char **argv) {
     graph_args a = {.seed = 1, .batch = 64, .task = "linear_regression", .format = "text"};
     cli_flag flags[] = {
@@ -330,7 +395,9 @@ int cli_graph(int argc, char **argv) {
         {"batch", FLAG_INT, &a.batch},       {"models-dir", FLAG_STR, &a.models_dir},
         {"format", FLAG_STR, &a.format},     {"init-out", FLAG_STR, &a.init_out},
         {"inputs", FLAG_STR, &a.inputs},     {"weights", FLAG_STR, &a.weights},
-        {"out", FLAG_STR, &a.out},
+        {"out", FLAG_STR, &a.out},           {"train", FLAG_BOOL, &a.train},
+        {"passes", FLAG_STR, &a.passes},     {"dump-after", FLAG_STR, &a.dump_after},
+        {"no-fuse", FLAG_STR, &a.no_fuse},   {"plan", FLAG_BOOL, &a.plan},
     };
     int npos;
     if (!cli_parse(CMD, argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), &npos)) return CLI_USAGE;
@@ -361,7 +428,32 @@ int cli_graph(int argc, char **argv) {
             return CLI_USAGE;
         }
     }
+    dump_state dump = {a.dump_after, false};
+    if (a.train && !a.passes) a.passes = "fuse,autodiff,adam,simplify,cse,dce,verify";
+    if (a.no_fuse && !a.passes) a.passes = "fuse";
+    if ((a.train && !append_task_loss(g, a.task, err, sizeof err)) ||
+        (a.passes && !run_passes(g, &a, &dump, err, sizeof err))) {
+        fprintf(stderr, "iclc graph: %s\n", err);
+        if (fm) fe_model_free(fm);
+        else ir_graph_free(g);
+        return CLI_USAGE;
+    }
+    if (a.dump_after && !dump.printed) {
+        fprintf(stderr, "iclc graph: --dump-after %s: no such pass ran (ran: %s)\n", a.dump_after,
+                a.passes ? a.passes : "none");
+        if (fm) fe_model_free(fm);
+        else ir_graph_free(g);
+        return CLI_USAGE;
+    }
+    if (a.dump_after) text = false; /* the dump is the output */
     int status = CLI_OK;
+    if (a.plan) {
+        text = dot = false;
+        if (!cg_plan_print_graph(g, 0, stdout, err, sizeof err)) {
+            fprintf(stderr, "iclc graph: --plan: %s\n", err);
+            status = CLI_FAIL;
+        }
+    }
     if (text) {
         char *s = ir_print(g);
         if (!s) status = CLI_FAIL;

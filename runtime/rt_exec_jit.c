@@ -127,9 +127,7 @@ static const rt_plan_ops jit_ops = {jit_run, jit_free};
 
 static void *alloc64(int64_t bytes) {
     size_t n = (size_t)((bytes + 63) / 64 * 64);
-    void *q = aligned_alloc(64, n ? n : 64);
-    if (q) memset(q, 0, n ? n : 64);
-    return q;
+    return aligned_alloc(64, n ? n : 64); /* not cleared: every temporary is written before it is read */
 }
 
 /* Splits the kernels into nparts parts of about equal compile cost (a matmul costs several loops). */

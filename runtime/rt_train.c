@@ -7,6 +7,7 @@
 #include "passes/passes.h"
 #include "runtime/rt_ckpt.h"
 #include "runtime/rt_eval.h"
+#include "runtime/rt_fuse.h"
 #include "runtime/rt_loss.h"
 #include "runtime/rt_model.h"
 #include "runtime/rt_util.h"
@@ -80,38 +81,24 @@ static bool append_loss(trainer *tr, ir_graph *g, int64_t N) {
     return loss != IR_NONE && ir_output_add(g, "loss", loss);
 }
 
-/* Decides once per run which fusion patterns to leave out: the user's --no-fuse list, and every pattern
- * whose fused ops (forward or gradient) the executor has no kernel for. g is a model graph. */
+/* Decides once per run which fusion patterns to leave out (rt_fuse.h); model is a model graph. */
 static bool choose_fusions(trainer *tr, const ir_graph *model, int64_t N) {
     if (tr->skip_known) return true;
-    const char *user = tr->o.no_fuse ? tr->o.no_fuse : "";
-    snprintf(tr->skip, sizeof tr->skip, "%s", user);
-    if (strcmp(user, "all") != 0) {
-        char patterns[] = FUSE_PATTERNS;
-        for (char *p = strtok(patterns, ", "); p; p = strtok(NULL, ", ")) {
-            if (strstr(user, p)) continue;
-            ir_graph *g = ir_graph_clone(model);
-            char why[256];
-            bool runs = g && pass_fuse_one(g, p) && append_loss(tr, g, N) && pass_autodiff(g, NULL) &&
-                        rt_executor_runs(tr->ex, g, why, sizeof why);
-            if (!runs) {
-                size_t n = strlen(tr->skip);
-                snprintf(tr->skip + n, sizeof tr->skip - n, "%s%s", n ? "," : "", p);
-            }
-            ir_graph_free(g);
-        }
-    }
-    tr->skip_known = true;
-    return true;
+    ir_graph *g = ir_graph_clone(model);
+    bool okay = g && append_loss(tr, g, N);
+    if (okay) rt_fusion_skips(tr->ex, g, tr->o.no_fuse, tr->skip, sizeof tr->skip);
+    ir_graph_free(g);
+    tr->skip_known = okay;
+    if (!okay) snprintf(tr->err, sizeof tr->err, "building the loss: out of memory or a bad read-out");
+    return okay;
 }
 
 /* Model + fusion + loss + gradients + Adam, for prompts of N points. */
 static ir_graph *build_train_graph(trainer *tr, int64_t N) {
     ir_graph *g = rt_model_build(&tr->spec, tr->task, tr->o.batch, N, true, &tr->info, tr->err, sizeof tr->err);
     if (!g) return NULL;
-    choose_fusions(tr, g, N);
-    if (!pass_fuse(g, tr->skip)) {
-        snprintf(tr->err, sizeof tr->err, "fusion: %s", ir_error(g));
+    if (!choose_fusions(tr, g, N) || !pass_fuse(g, tr->skip)) {
+        if (ir_failed(g)) snprintf(tr->err, sizeof tr->err, "fusion: %s", ir_error(g));
         ir_graph_free(g);
         return NULL;
     }
@@ -302,9 +289,8 @@ static bool compile_eval_plan(trainer *tr) {
     int64_t N = task_eval_state(tr->task).N;
     ir_graph *g = rt_model_build(&tr->spec, tr->task, 64, N, false, &tr->info, tr->err, sizeof tr->err);
     if (!g) return false;
-    choose_fusions(tr, g, N);
-    if (!pass_fuse(g, tr->skip)) {
-        snprintf(tr->err, sizeof tr->err, "fusion: %s", ir_error(g));
+    if (!choose_fusions(tr, g, N) || !pass_fuse(g, tr->skip)) {
+        if (ir_failed(g)) snprintf(tr->err, sizeof tr->err, "fusion: %s", ir_error(g));
         ir_graph_free(g);
         return false;
     }

@@ -1,6 +1,6 @@
 /* Every model of models.lua at its tiny config, through the JIT and the interpreter: forward, loss and
  * the gradients of every parameter (pass_autodiff) on a small prompt batch, every output compared
- * (1e-4: long backward reductions). transformer and mamba at 1 and 2 threads, the others at 1 (compile
+ * (3e-4: long backward reductions, e.g. the gradients of S4 kernel parameters sum over L x L products). transformer and mamba at 1 and 2 threads, the others at 1 (compile
  * time). Adam is left out here: it divides gradients by their own size, so parameters whose exact
  * gradient is zero (e.g. the key bias of attention) get updates of ±lr from fp32 noise in either
  * executor; tests/test_jit_train.c checks whole training steps on well-conditioned graphs. */
@@ -51,7 +51,7 @@ int main(void) {
             char label[96];
             snprintf(label, sizeof label, "%s tiny forward + gradients", models[i]);
             harness_max_threads = i < 3 ? 2 : 1;
-            check_graph_carry(label, g, FILL_SIGNED, 1e-4, 1, NULL, 0, setup);
+            check_graph_carry(label, g, FILL_SIGNED, 3e-4, 1, NULL, 0, setup);
         }
         ir_graph_free(g);
     }
