@@ -11,6 +11,7 @@
 #include "passes/adam.h"
 #include "passes/fuse.h"
 #include "passes/passes.h"
+#include "runtime/rt_fuse.h"
 #include "runtime/rt_loss.h"
 
 double rt_bench_now(void) {
@@ -64,27 +65,15 @@ static bool append_loss(ir_graph *g, const task *t, int64_t N) {
     return loss != IR_NONE && ir_output_add(g, "loss", loss);
 }
 
-/* The patterns to leave unfused (as runtime/rt_train.c decides): the user's list, plus every pattern
- * whose fused ops (forward or gradient) ex has no kernel for. */
+/* The patterns to leave unfused, as runtime/rt_train.c decides (rt_fuse.h): the user's list, plus every
+ * pattern whose fused ops (forward or gradient) ex has no kernel for. */
 static void choose_fusions(const ir_graph *model, const task *t, int64_t N, const rt_executor *ex, const char *no_fuse,
                            char *skip, size_t len) {
-    const char *user = no_fuse ? no_fuse : "";
-    snprintf(skip, len, "%s", user);
-    if (strcmp(user, "all") == 0 || !ex) return;
-    char patterns[] = FUSE_PATTERNS;
-    char *save = NULL;
-    for (char *p = strtok_r(patterns, ", ", &save); p; p = strtok_r(NULL, ", ", &save)) {
-        if (strstr(user, p)) continue;
-        ir_graph *g = ir_graph_clone(model);
-        char why[256];
-        bool runs = g && pass_fuse_one(g, p) && append_loss(g, t, N) && pass_autodiff(g, NULL) &&
-                    rt_executor_runs(ex, g, why, sizeof why);
-        if (!runs) {
-            size_t n = strlen(skip);
-            snprintf(skip + n, len - n, "%s%s", n ? "," : "", p);
-        }
-        ir_graph_free(g);
-    }
+    snprintf(skip, len, "%s", no_fuse ? no_fuse : "");
+    if (!ex || (no_fuse && strcmp(no_fuse, "all") == 0)) return;
+    ir_graph *g = ir_graph_clone(model);
+    if (g && append_loss(g, t, N)) rt_fusion_skips(ex, g, no_fuse, skip, len);
+    ir_graph_free(g);
 }
 
 /* The model graph, fused. */
