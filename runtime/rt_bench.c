@@ -9,7 +9,9 @@
 #include <time.h>
 
 #include "passes/adam.h"
+#include "passes/fuse.h"
 #include "passes/passes.h"
+#include "runtime/rt_fuse.h"
 #include "runtime/rt_loss.h"
 
 double rt_bench_now(void) {
@@ -48,10 +50,8 @@ rt_flops rt_bench_flops(const ir_graph *g) {
 
 /* ---- graphs ---- */
 
-ir_graph *build_training_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, char *err,
-                               size_t errlen) {
-    ir_graph *g = rt_model_build(m, t, B, N, true, NULL, err, errlen);
-    if (!g) return NULL;
+/* The task's loss appended to a model graph (output "loss"). */
+static bool append_loss(ir_graph *g, const task *t, int64_t N) {
     task_shape ts = task_shape_at(t, N);
     rt_head heads[TASK_MAX_HEADS];
     int64_t channel = 0;
@@ -62,10 +62,44 @@ ir_graph *build_training_graph(const rt_model_spec *m, const task *t, int64_t B,
         channel += th->width;
     }
     ir_id loss = rt_loss_append(g, ir_output_find(g, "pred"), heads, ts.nheads);
-    /* the passes `iclc train` runs (runtime/rt_train.c) */
+    return loss != IR_NONE && ir_output_add(g, "loss", loss);
+}
+
+/* The patterns to leave unfused, as runtime/rt_train.c decides (rt_fuse.h): the user's list, plus every
+ * pattern whose fused ops (forward or gradient) ex has no kernel for. */
+static void choose_fusions(const ir_graph *model, const task *t, int64_t N, const rt_executor *ex, const char *no_fuse,
+                           char *skip, size_t len) {
+    snprintf(skip, len, "%s", no_fuse ? no_fuse : "");
+    if (!ex || (no_fuse && strcmp(no_fuse, "all") == 0)) return;
+    ir_graph *g = ir_graph_clone(model);
+    if (g && append_loss(g, t, N)) rt_fusion_skips(ex, g, no_fuse, skip, len);
+    ir_graph_free(g);
+}
+
+/* The model graph, fused. */
+static ir_graph *fused_model(const rt_model_spec *m, const task *t, int64_t B, int64_t N, bool training,
+                             const rt_executor *ex, const char *no_fuse, char *skipped, size_t skipped_len, char *err,
+                             size_t errlen) {
+    ir_graph *g = rt_model_build(m, t, B, N, training, NULL, err, errlen);
+    if (!g) return NULL;
+    char skip[512];
+    choose_fusions(g, t, N, ex, no_fuse, skip, sizeof skip);
+    if (skipped) snprintf(skipped, skipped_len, "%s", skip);
+    if (!pass_fuse(g, skip)) {
+        snprintf(err, errlen, "fusion of %s/%s: %s", m->model, m->config ? m->config : "", ir_error(g));
+        ir_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+ir_graph *build_training_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, const rt_executor *ex,
+                               const char *no_fuse, char *skipped, size_t skipped_len, char *err, size_t errlen) {
+    ir_graph *g = fused_model(m, t, B, N, true, ex, no_fuse, skipped, skipped_len, err, errlen);
+    if (!g) return NULL;
     ir_adam_opts adam = ir_adam_defaults();
-    if (loss == IR_NONE || !ir_output_add(g, "loss", loss) || !pass_autodiff(g, NULL) || !pass_adam(g, &adam) ||
-        !pass_cse(g, NULL) || !pass_dce(g, NULL) || !ir_verify(g)) {
+    if (!append_loss(g, t, N) || !pass_autodiff(g, NULL) || !pass_adam(g, &adam) || !pass_cse(g, NULL) ||
+        !pass_dce(g, NULL) || !ir_verify(g)) {
         snprintf(err, errlen, "training graph of %s/%s: %s", m->model, m->config ? m->config : "", ir_error(g));
         ir_graph_free(g);
         return NULL;
@@ -73,8 +107,9 @@ ir_graph *build_training_graph(const rt_model_spec *m, const task *t, int64_t B,
     return g;
 }
 
-ir_graph *build_eval_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, char *err, size_t errlen) {
-    return rt_model_build(m, t, B, N, false, NULL, err, errlen);
+ir_graph *build_eval_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, const rt_executor *ex,
+                           const char *no_fuse, char *err, size_t errlen) {
+    return fused_model(m, t, B, N, false, ex, no_fuse, NULL, 0, err, errlen);
 }
 
 /* ---- matmul shapes ---- */

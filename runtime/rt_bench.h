@@ -30,16 +30,18 @@ typedef struct rt_flops {
 } rt_flops;
 rt_flops rt_bench_flops(const ir_graph *g);
 
-/* The training graph of model m for B prompts of N points of task t: the model's forward graph, the
- * task's loss (output "loss"), gradients and the Adam update (passes/adam.h defaults: clip 10), with
- * the passes `iclc train` runs (rt_model_build, rt_loss_append, autodiff, adam, cse, dce).
+/* The training graph of model m for B prompts of N points of task t: the model's forward graph, fused
+ * (pass_fuse) except for the patterns named in no_fuse ("a,b", "all" = unfused) and those whose fused
+ * ops executor ex cannot run (ex NULL: no such check), then the task's loss (output "loss"), gradients
+ * and the Adam update (passes/adam.h defaults: clip 10): the passes `iclc train` runs.
  * Inputs: "tokens", "target:<head>", "mask:<head>", "adam:lr", "adam:step", params, "adam:m:P",
  * "adam:v:P"; outputs "loss", "pred", "new:P", "adam:m_new:P", "adam:v_new:P", "grad_norm".
- * NULL + message on error. */
-ir_graph *build_training_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, char *err,
-                               size_t errlen);
-/* The evaluation graph: forward only (rt_model_build with training off), output "pred". */
-ir_graph *build_eval_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, char *err, size_t errlen);
+ * skipped (may be NULL, skipped_len bytes) receives the patterns left unfused. NULL + message on error. */
+ir_graph *build_training_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, const rt_executor *ex,
+                               const char *no_fuse, char *skipped, size_t skipped_len, char *err, size_t errlen);
+/* The evaluation graph: forward only (rt_model_build with training off), fused the same way, output "pred". */
+ir_graph *build_eval_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, const rt_executor *ex,
+                           const char *no_fuse, char *err, size_t errlen);
 
 /* One matmul shape of a graph, normalised for a GEMM library: batch dims merged where the strides
  * allow, and batch dims over which B is broadcast folded into M (when A is not transposed). Strides

@@ -34,5 +34,16 @@ grep -q "step / PyTorch step = " "$tmp/out"; check $? "prints the ratio to PyTor
 grep -q '"model":"transformer"' "$tmp/out.jsonl" && grep -q '"pytorch_step_ms":10' "$tmp/out.jsonl"
 check $? "--jsonl writes the record"
 [ ! -s "$tmp/err" ]; check $? "nothing on stderr"
+$ICLC bench --model transformer --config tiny --task-set d=4,N=5 --batch 2 --threads 1 --steps 1 --no-matmul \
+    --interp-max-mb 0.01 >"$tmp/out" 2>"$tmp/err"; st=$?
+[ $st = 0 ] && grep -q "interp     skipped: the interpreter would hold" "$tmp/out"; check $? "--interp-max-mb skips the interpreter"
+$ICLC bench --model transformer --config tiny --task-set d=4,N=5 --batch 2 --threads 1 --steps 1 --no-matmul \
+    --executor interp --unfused >"$tmp/out" 2>"$tmp/err"; st=$?
+[ $st = 0 ] && grep -Eq "^ +interp +[0-9]+ms.* [1-9][0-9]* fused ops" "$tmp/out" && grep -Eq "^ +interp-nf .* 0 fused ops" "$tmp/out"
+check $? "--unfused adds the unfused row"
+$ICLC bench --model transformer --config tiny --task-set d=4,N=5 --batch 2 --threads 1 --steps 1 --no-matmul \
+    --executor interp --no-fuse bogus >"$tmp/out" 2>"$tmp/err"; st=$?
+[ $st = 2 ] && grep -q "unknown pattern 'bogus'" "$tmp/err"; check $? "--no-fuse with an unknown pattern: status 2, the message names it"
+: 
 echo "1..$n"
 exit $fail

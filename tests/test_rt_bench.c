@@ -76,7 +76,9 @@ static void test_graphs_and_plan(void) {
     task *t = task_create("linear_regression", "d=4,N=5", &te);
     if (!ok(t != NULL, "task %s", t ? "" : te.msg)) return;
     rt_model_spec spec = {.model = "transformer", .config = "tiny", .set = "D=16,layers=1,heads=2"};
-    ir_graph *g = build_training_graph(&spec, t, 3, 5, err, sizeof err);
+    const rt_executor *ex = rt_executor_find("interp");
+    char skipped[512];
+    ir_graph *g = build_training_graph(&spec, t, 3, 5, ex, NULL, skipped, sizeof skipped, err, sizeof err);
     if (!ok(g != NULL, "training graph of a small transformer %s", g ? "" : err)) {
         task_free(t);
         return;
@@ -88,7 +90,19 @@ static void test_graphs_and_plan(void) {
        "inputs target:y, mask:y");
     rt_flops f = rt_bench_flops(g);
     ok(f.total > f.matmul && f.matmul > 0, "FLOPs counted (%.0f, matmul %.0f)", f.total, f.matmul);
-    ir_graph *ev = build_eval_graph(&spec, t, 3, 5, err, sizeof err);
+    int fused = 0;
+    for (ir_id i = 0; i < g->nnodes; i++) fused += (ir_ops[g->nodes[i].op].flags & OPF_FUSED) != 0;
+    ok(fused > 0, "the training graph is fused (%d fused ops; left out: '%s')", fused, skipped);
+    ir_graph *gu = build_training_graph(&spec, t, 3, 5, ex, "all", skipped, sizeof skipped, err, sizeof err);
+    int fused_u = 0;
+    for (ir_id i = 0; gu && i < gu->nnodes; i++) fused_u += (ir_ops[gu->nodes[i].op].flags & OPF_FUSED) != 0;
+    ok(gu && fused_u == 0, "no_fuse \"all\": no fused ops");
+    if (gu) {
+        rt_flops fu = rt_bench_flops(gu);
+        ok(fu.matmul >= f.matmul, "the unfused graph has at least the fused graph's matmul FLOPs");
+    }
+    ir_graph_free(gu);
+    ir_graph *ev = build_eval_graph(&spec, t, 3, 5, ex, NULL, err, sizeof err);
     ok(ev && ir_output_find(ev, "pred") != IR_NONE && ir_output_find(ev, "loss") == IR_NONE,
        "evaluation graph: pred, no loss %s", ev ? "" : err);
 
@@ -124,7 +138,7 @@ static void test_graphs_and_plan(void) {
         rt_plan_free(pe);
     }
     rt_model_spec bad = {.model = "no_such_model", .config = "tiny"};
-    ir_graph *gb = build_training_graph(&bad, t, 3, 5, err, sizeof err);
+    ir_graph *gb = build_training_graph(&bad, t, 3, 5, ex, NULL, NULL, 0, err, sizeof err);
     ok(gb == NULL && strlen(err) > 0, "unknown model: error (%s)", err);
     ir_graph_free(ev);
     ir_graph_free(g);

@@ -94,15 +94,18 @@ class CausalSelfAttention(nn.Module):
 def selective_scan(u, delta, A, Bm, Cm, Dskip):
     """Sequential selective scan. u, delta: (B, E, L); A: (E, N); Bm, Cm: (B, N, L); Dskip: (E).
     h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t;  y_t = h_t . C_t + D u_t.  Returns (B, E, L)."""
-    Bsz, E, L = u.shape
+    Bsz, E, _ = u.shape
     N = A.shape[1]
     dA = torch.exp(delta.unsqueeze(-1) * A.unsqueeze(1))                 # (B, E, L, N)
     dBu = (delta * u).unsqueeze(-1) * Bm.transpose(1, 2).unsqueeze(1)    # (B, E, L, N)
     h = u.new_zeros(Bsz, E, N)
     ys = []
-    for t in range(L):
-        h = dA[:, :, t] * h + dBu[:, :, t]
-        ys.append(torch.einsum("ben,bn->be", h, Cm[:, :, t]))
+    # unbind instead of the reference's dA[:, :, t]: the same loop, but autograd's backward of unbind is
+    # one stack, while indexing materialises a full (B, E, L, N) gradient per time step (24x slower
+    # backward at L = 41): the faster of the two is the fair baseline.
+    for a_t, b_t, c_t in zip(dA.unbind(2), dBu.unbind(2), Cm.unbind(2)):
+        h = a_t * h + b_t
+        ys.append(torch.einsum("ben,bn->be", h, c_t))
     y = torch.stack(ys, dim=2)                                           # (B, E, L)
     return y + u * Dskip.unsqueeze(-1)
 

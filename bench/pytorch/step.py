@@ -110,7 +110,7 @@ def settings(n):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", default="")
     ap.add_argument("--config", default="tiny")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--steps", type=int, default=5, help="timed steps (at least)")
@@ -119,6 +119,9 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--points", type=int, default=41)
     ap.add_argument("--d", type=int, default=20)
+    ap.add_argument("--settings", default="",
+                    help="only these torch:openblas thread settings, e.g. '1:1,2:1' (default: every one)")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per setting before giving up on it")
     ap.add_argument("--check-params", action="store_true", help="print parameter counts and exit")
     ap.add_argument("--torch-threads", type=int, default=0, help=argparse.SUPPRESS)  # child mode
     args = ap.parse_args()
@@ -142,14 +145,25 @@ def main():
         print(json.dumps(measure(args)))
         return 0
 
+    todo = settings(args.threads)
+    if args.settings:
+        try:
+            todo = [tuple(int(v) for v in item.split(":")) for item in args.settings.split(",")]
+        except ValueError:
+            print(f"step.py: bad --settings {args.settings!r} (want e.g. 1:1,2:1)", file=sys.stderr)
+            return 2
     best = None
-    for t, b in settings(args.threads):
+    for t, b in todo:
         env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(b))
         cmd = [sys.executable, os.path.abspath(__file__), "--model", args.model, "--config", args.config,
                "--threads", str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--min-seconds", str(args.min_seconds), "--batch", str(args.batch), "--points", str(args.points),
                "--d", str(args.d), "--torch-threads", str(t)]
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        try:
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            print(f"step.py: setting torch={t} openblas={b} took over {args.timeout:.0f} s; skipped", file=sys.stderr)
+            continue
         if r.returncode != 0:
             print(f"step.py: setting torch={t} openblas={b} failed: {r.stderr.strip()[-500:]}", file=sys.stderr)
             return 1
@@ -161,6 +175,9 @@ def main():
                   file=sys.stderr)
         if best is None or res["step_ms_min"] < best["step_ms_min"]:
             best = res
+    if best is None:
+        print("step.py: no setting finished", file=sys.stderr)
+        return 1
     best = dict(best, kind="best")
     print(json.dumps(best), flush=True)
     return 0
