@@ -207,7 +207,9 @@ static const char *first_bad_gradient(trainer *tr) {
 /* ---- checkpoints ---- */
 
 static bool save_checkpoint(trainer *tr) {
-    char step[32], seed[32], lr[32], b1[32], b2[32], eps[32], wd[32], clip[32], batch[32], steps[32], params[32];
+    char step[32], seed[32], lr[32], b1[32], b2[32], eps[32], wd[32], clip[32], batch[32], steps[32], params[32],
+        threads[32];
+    snprintf(threads, sizeof threads, "%" PRId64, tr->o.threads);
     snprintf(step, sizeof step, "%" PRId64, tr->step);
     snprintf(seed, sizeof seed, "%" PRId64, tr->o.seed);
     snprintf(batch, sizeof batch, "%" PRId64, tr->o.batch);
@@ -227,7 +229,7 @@ static bool save_checkpoint(trainer *tr) {
         {"set", tr->o.set ? tr->o.set : ""}, {"config_resolved", tr->info.config}, {"task", task_get_name(tr->task)},
         {"task_params", task_params}, {"step", step}, {"steps", steps}, {"seed", seed}, {"batch", batch},
         {"lr", lr}, {"beta1", b1}, {"beta2", b2}, {"eps", eps}, {"weight_decay", wd}, {"clip", clip},
-        {"backend", tr->o.backend}, {"no_fuse", tr->o.no_fuse ? tr->o.no_fuse : ""}, {"params", params},
+        {"backend", tr->o.backend}, {"no_fuse", tr->o.no_fuse ? tr->o.no_fuse : ""}, {"params", params}, {"threads", threads},
     };
     return rt_ckpt_save(tr->path_ckpt, tr->path_prev, tr->plan, meta, (int)(sizeof meta / sizeof meta[0]), tr->err,
                         sizeof tr->err);
@@ -368,10 +370,11 @@ static bool options_from_checkpoint(trainer *tr, const rt_ckpt *c, char *store, 
         used += n;
     }
     if (tr->o.set && !*tr->o.set) tr->o.set = NULL;
-    const char *nkeys[] = {"seed", "batch", "steps"};
-    int64_t *ndst[] = {&tr->o.seed, &tr->o.batch, &tr->o.steps};
-    for (int i = 0; i < 3; i++) {
-        if (i == 2 && tr->o.steps >= 0) continue; /* --steps given on the command line wins */
+    /* a resumed run keeps its thread count (the JIT's results may depend on it) unless --threads is given */
+    const char *nkeys[] = {"seed", "batch", "steps", "threads"};
+    int64_t *ndst[] = {&tr->o.seed, &tr->o.batch, &tr->o.steps, &tr->o.threads};
+    for (int i = 0; i < 4; i++) {
+        if ((i == 2 && tr->o.steps >= 0) || (i == 3 && tr->o.threads > 0)) continue; /* the command line wins */
         if (rt_ckpt_meta(c, nkeys[i])) *ndst[i] = strtoll(rt_ckpt_meta(c, nkeys[i]), NULL, 10);
     }
     const char *fkeys[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "clip"};
@@ -423,6 +426,7 @@ int rt_train(const rt_train_opts *opts) {
                                         "eval-prompts >= 1, lr > 0 and clip > 0");
         goto out;
     }
+    if (tr.o.threads <= 0) tr.o.threads = rt_default_threads();
     if (!setup_run(&tr) || !rt_mkdirs(tr.o.out, tr.err, sizeof tr.err)) goto out;
     task_curriculum cur = task_curriculum_at(tr.task, tr.step);
     if (!switch_plan(&tr, cur.st.N)) goto out;
@@ -444,9 +448,10 @@ int rt_train(const rt_train_opts *opts) {
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     bool tty = isatty(1) && !tr.o.quiet;
-    printf("training %s (config %s, %" PRId64 " parameters) on %s with the %s backend, %" PRId64 " steps from step %" PRId64
-           "\n",
-           tr.o.model, tr.o.config, tr.info.params, task_get_name(tr.task), tr.ex->name, tr.o.steps, tr.step);
+    printf("training %s (config %s, %" PRId64 " parameters) on %s with the %s backend (%" PRId64 " thread%s), %" PRId64
+           " steps from step %" PRId64 "\n",
+           tr.o.model, tr.o.config, tr.info.params, task_get_name(tr.task), tr.ex->name, tr.o.threads,
+           tr.o.threads == 1 ? "" : "s", tr.o.steps, tr.step);
     if (*tr.skip) printf("fusion patterns left out: %s\n", tr.skip);
     double t0 = rt_now(), t_last = t0;
     int64_t steps_done = 0;
@@ -526,7 +531,7 @@ int rt_eval_run(const char *dir, const char *backend, int64_t prompts, int64_t t
     if (!load_for_resume(&tr, &c) || !options_from_checkpoint(&tr, c, meta_store, sizeof meta_store) ||
         !setup_run(&tr))
         goto out;
-    tr.o.threads = threads;
+    tr.o.threads = threads > 0 ? threads : rt_default_threads();
     if (!compile_eval_plan(&tr) || !rt_ckpt_restore(c, tr.eval_plan, false, tr.err, sizeof tr.err)) goto out;
     status = 1;
     rt_eval_result r;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +14,19 @@ double rt_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int rt_default_threads(void) {
+    int cores = omp_get_num_procs();
+    double load = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1) load = 0;
+        fclose(f);
+    }
+    int busy = (int)(load + 0.5);
+    int free_cores = cores - busy;
+    return free_cores < 1 ? 1 : free_cores;
 }
 
 bool rt_mkdirs(const char *path, char *err, size_t errlen) {

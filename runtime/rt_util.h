@@ -9,6 +9,11 @@
 /* Monotonic seconds. */
 double rt_now(void);
 
+/* Threads to use when the user asks for "all cores": the cores not already kept busy by other processes
+ * (from the 1-minute load average), at least 1. OpenMP regions on an oversubscribed core wait for a
+ * descheduled thread at every kernel, so a busy machine is faster with fewer threads. */
+int rt_default_threads(void);
+
 /* mkdir -p; false + message on failure. */
 bool rt_mkdirs(const char *path, char *err, size_t errlen);
 
