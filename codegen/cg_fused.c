@@ -220,9 +220,79 @@ static void emit_sscan_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValu
     end(f, &it);
 }
 
+/* ---- depthwise causal conv1d ---- */
+
+static bool is_conv(ir_op op) { return op == OP_causal_conv1d || op == OP_causal_conv1d_silu; }
+static bool is_conv_grad(ir_op op) { return op == OP_causal_conv1d_grad || op == OP_causal_conv1d_silu_grad; }
+
+/* First tap j of step t whose source s = t - K + 1 + j is >= 0. */
+static LLVMValueRef first_tap(fb *f, LLVMValueRef t, int64_t K) {
+    LLVMValueRef j = isub(f, I(f, K - 1), t);
+    return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, j, I(f, 0), ""), j, I(f, 0), "");
+}
+
+/* Pre-activation z[b,t,e] = bias[e] + sum_j w[e,j] x[b, t-K+1+j, e] (bt = b L + t, jlo = first_tap). */
+static LLVMValueRef conv_z(fb *f, LLVMValueRef x, LLVMValueRef w, LLVMValueRef bias, LLVMValueRef bt, LLVMValueRef e,
+                           LLVMValueRef jlo, int64_t E, int64_t K, LLVMValueRef zv) {
+    cg_loop jl;
+    st(f, zv, I(f, 0), ld(f, bias, e));
+    loop(f, &jl, jlo, I(f, K), "j");
+    LLVMValueRef s = iadd(f, bt, isub(f, jl.iv, I(f, K - 1))); /* b L + t - K + 1 + j */
+    acc(f, zv, I(f, 0), fmul(f, ld(f, x, iadd(f, imul(f, s, I(f, E)), e)), ld(f, w, iadd(f, imul(f, e, I(f, K)), jl.iv))));
+    end(f, &jl);
+    return ld(f, zv, I(f, 0));
+}
+
+/* Items (b, t); channels e inner (unit stride). */
+static void emit_conv(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
+                      LLVMValueRef out, const LLVMValueRef *in) {
+    int64_t L = in_shape(g, n, 0)->dim[1], E = in_shape(g, n, 0)->dim[2], K = in_shape(g, n, 1)->dim[1];
+    LLVMValueRef zv = stack(f, 1, "z");
+    cg_loop it, el;
+    loop(f, &it, begin, end_, "item");
+    LLVMValueRef t = LLVMBuildURem(f->b, it.iv, I(f, L), ""), jlo = first_tap(f, t, K);
+    loop_n(f, &el, E, "e");
+    LLVMValueRef z = conv_z(f, in[0], in[1], in[2], it.iv, el.iv, jlo, E, K, zv);
+    if (n->op == OP_causal_conv1d_silu) z = fmul(f, z, fsigmoid(f, z));
+    st(f, out, iadd(f, imul(f, it.iv, I(f, E)), el.iv), z);
+    end(f, &el);
+    it.no_unroll = 1;
+    end(f, &it);
+}
+
+/* The interpreter's backward, serial (dw and dbias sum over batch and time). */
+static void emit_conv_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
+                           LLVMValueRef out, const LLVMValueRef *in) {
+    int64_t B = in_shape(g, n, 0)->dim[0], L = in_shape(g, n, 0)->dim[1], E = in_shape(g, n, 0)->dim[2];
+    int64_t K = in_shape(g, n, 1)->dim[1], o_dw = B * L * E, o_db = o_dw + E * K;
+    LLVMValueRef x = in[0], w = in[1], dy = in[3], zv = stack(f, 1, "z");
+    cg_loop it, bt, el, jl;
+    loop(f, &it, begin, end_, "item");
+    zero(f, out, I(f, 0), ir_numel(n->shape));
+    loop_n(f, &bt, B * L, "bt");
+    LLVMValueRef t = LLVMBuildURem(f->b, bt.iv, I(f, L), ""), jlo = first_tap(f, t, K);
+    loop_n(f, &el, E, "e");
+    LLVMValueRef e = el.iv, dz = ld(f, dy, iadd(f, imul(f, bt.iv, I(f, E)), e));
+    if (n->op == OP_causal_conv1d_silu_grad) {
+        LLVMValueRef z = conv_z(f, x, w, in[2], bt.iv, e, jlo, E, K, zv), sg = fsigmoid(f, z);
+        dz = fmul(f, dz, fmul(f, sg, fadd(f, F(f, 1), fmul(f, z, fsub(f, F(f, 1), sg)))));
+    }
+    acc(f, out, iadd(f, I(f, o_db), e), dz);
+    loop(f, &jl, jlo, I(f, K), "j");
+    LLVMValueRef xi = iadd(f, imul(f, iadd(f, bt.iv, isub(f, jl.iv, I(f, K - 1))), I(f, E)), e);
+    LLVMValueRef wi = iadd(f, imul(f, e, I(f, K)), jl.iv);
+    acc(f, out, xi, fmul(f, ld(f, w, wi), dz));
+    acc(f, out, iadd(f, I(f, o_dw), wi), fmul(f, dz, ld(f, x, xi)));
+    end(f, &jl);
+    end(f, &el);
+    bt.no_unroll = it.no_unroll = 1;
+    end(f, &bt);
+    end(f, &it);
+}
+
 /* ---- the interface ---- */
 
-bool cg_fused_has_kernel(ir_op op) { return is_sscan(op) || is_sscan_grad(op); }
+bool cg_fused_has_kernel(ir_op op) { return is_sscan(op) || is_sscan_grad(op) || is_conv(op) || is_conv_grad(op); }
 
 void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work) {
     *range = 1, *work = 1;
@@ -231,6 +301,11 @@ void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t
         int64_t B = u->dim[0], L = u->dim[1], E = u->dim[2], N = in_shape(g, n, 2)->dim[1];
         *range = is_sscan(n->op) ? B * E : (B * E > 0);
         *work = B * L * E * (N ? N : 1) * (is_sscan(n->op) ? 4 : 12);
+    } else if (is_conv(n->op) || is_conv_grad(n->op)) {
+        const ir_shape *x = in_shape(g, n, 0);
+        int64_t B = x->dim[0], L = x->dim[1], E = x->dim[2], K = in_shape(g, n, 1)->dim[1];
+        *range = is_conv(n->op) ? B * L : (B * L * E > 0);
+        *work = B * L * E * K * (is_conv(n->op) ? 2 : 6);
     }
 }
 
@@ -239,4 +314,6 @@ void cg_fused_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef 
     fb f = {.v = v, .b = v->b, .f32 = LLVMFloatTypeInContext(cg_jit_context(v->jit))};
     if (is_sscan(n->op)) emit_sscan(&f, g, n, begin, end_, out, in);
     else if (is_sscan_grad(n->op)) emit_sscan_grad(&f, g, n, begin, end_, out, in);
+    else if (is_conv(n->op)) emit_conv(&f, g, n, begin, end_, out, in);
+    else if (is_conv_grad(n->op)) emit_conv_grad(&f, g, n, begin, end_, out, in);
 }

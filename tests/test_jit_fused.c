@@ -35,6 +35,21 @@ static void sscan_case(int64_t B, int64_t L, int64_t E, int64_t N, bool gated, b
     ir_graph_free(g);
 }
 
+/* causal_conv1d(_silu)(_grad) on [B, L, E] with K taps. */
+static void conv_case(int64_t B, int64_t L, int64_t E, int64_t K, bool silu, bool grad) {
+    ir_graph *g = ir_graph_new();
+    ir_id in[4] = {ir_input(g, "x", S(3, B, L, E, 0)), ir_input(g, "w", S(2, E, K, 0, 0)), ir_input(g, "bias", S(1, E, 0, 0, 0)),
+                   ir_input(g, "dy", S(3, B, L, E, 0))};
+    ir_op op = silu ? (grad ? OP_causal_conv1d_silu_grad : OP_causal_conv1d_silu) : (grad ? OP_causal_conv1d_grad : OP_causal_conv1d);
+    ir_id y = ir_build(g, op, in, 3 + grad, NULL, NULL);
+    ir_output_add(g, "y", ir_unary(g, OP_neg, y));
+    char label[128];
+    snprintf(label, sizeof label, "%s B%lld L%lld E%lld K%lld", ir_ops[op].name, (long long)B, (long long)L,
+             (long long)E, (long long)K);
+    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, grad ? 1e-4 : 1e-5);
+    ir_graph_free(g);
+}
+
 /* Params from their initializers (seed 3), loss masks 1. */
 static void setup(rt_plan *p) {
     for (int i = 0; i < p->nbuffers; i++) {
@@ -89,7 +104,13 @@ int main(void) {
             sscan_case(2, 9, 5, 16, gated, grad);
             sscan_case(3, 17, 4, 3, gated, grad);
         }
+    for (int silu = 0; silu < 2; silu++)
+        for (int grad = 0; grad < 2; grad++) {
+            conv_case(2, 9, 37, 4, silu, grad);
+            conv_case(1, 3, 5, 6, silu, grad); /* more taps than steps */
+        }
     model_case("mamba", "selective_scan_gated_grad");
+    model_case("mamba", "causal_conv1d_silu_grad");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) diag("could not remove %s", dir);
     return done_testing();
