@@ -290,9 +290,89 @@ static void emit_conv_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValue
     end(f, &it);
 }
 
+/* ---- LayerNorm over the last axis (rows R of width D) ---- */
+
+/* Mean and 1/sqrt(var + eps) of the row at x[off ..] (mean of the centred squares), via sv[0..1]. */
+static void ln_stats(fb *f, LLVMValueRef x, LLVMValueRef off, int64_t D, double eps, LLVMValueRef sv, LLVMValueRef *mu,
+                     LLVMValueRef *rstd) {
+    cg_loop l;
+    st(f, sv, I(f, 0), F(f, 0));
+    st(f, sv, I(f, 1), F(f, 0));
+    loop_n(f, &l, D, "m");
+    acc(f, sv, I(f, 0), ld(f, x, iadd(f, off, l.iv)));
+    end(f, &l);
+    *mu = fmul(f, ld(f, sv, I(f, 0)), F(f, (float)(1.0 / (double)D)));
+    loop_n(f, &l, D, "v");
+    LLVMValueRef c = fsub(f, ld(f, x, iadd(f, off, l.iv)), *mu);
+    acc(f, sv, I(f, 1), fmul(f, c, c));
+    end(f, &l);
+    LLVMValueRef var = fadd(f, fmul(f, ld(f, sv, I(f, 1)), F(f, (float)(1.0 / (double)D))), F(f, (float)eps));
+    *rstd = LLVMBuildFDiv(f->b, F(f, 1), cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.sqrt", &f->f32, 1, &var, 1), "");
+}
+
+static int64_t ln_width(const ir_graph *g, const ir_node *n) {
+    const ir_shape *x = in_shape(g, n, 0);
+    return x->dim[x->rank - 1];
+}
+
+/* Items = rows. */
+static void emit_ln(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
+                    LLVMValueRef out, const LLVMValueRef *in) {
+    int64_t D = ln_width(g, n);
+    LLVMValueRef sv = stack(f, 2, "s"), mu, rstd;
+    cg_loop it, l;
+    loop(f, &it, begin, end_, "row");
+    LLVMValueRef off = imul(f, it.iv, I(f, D));
+    ln_stats(f, in[0], off, D, n->attr.value, sv, &mu, &rstd);
+    loop_n(f, &l, D, "d");
+    LLVMValueRef xh = fmul(f, fsub(f, ld(f, in[0], iadd(f, off, l.iv)), mu), rstd);
+    st(f, out, iadd(f, off, l.iv), fadd(f, fmul(f, xh, ld(f, in[1], l.iv)), ld(f, in[2], l.iv)));
+    end(f, &l);
+    it.no_unroll = 1;
+    end(f, &it);
+}
+
+/* The interpreter's backward, serial (dw and db sum over rows). */
+static void emit_ln_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
+                         LLVMValueRef out, const LLVMValueRef *in) {
+    int64_t D = ln_width(g, n), R = D ? ir_numel(*in_shape(g, n, 0)) / D : 0, o_dw = R * D, o_db = o_dw + D;
+    LLVMValueRef x = in[0], w = in[1], dy = in[3], sv = stack(f, 4, "s"), mu, rstd;
+    cg_loop it, rl, l;
+    loop(f, &it, begin, end_, "item");
+    zero(f, out, I(f, 0), ir_numel(n->shape));
+    loop_n(f, &rl, R, "r");
+    LLVMValueRef off = imul(f, rl.iv, I(f, D));
+    ln_stats(f, x, off, D, n->attr.value, sv, &mu, &rstd);
+    st(f, sv, I(f, 2), F(f, 0));
+    st(f, sv, I(f, 3), F(f, 0));
+    loop_n(f, &l, D, "d");
+    {
+        LLVMValueRef i = iadd(f, off, l.iv), xh = fmul(f, fsub(f, ld(f, x, i), mu), rstd), dyi = ld(f, dy, i);
+        LLVMValueRef gh = fmul(f, dyi, ld(f, w, l.iv));
+        acc(f, sv, I(f, 2), gh);
+        acc(f, sv, I(f, 3), fmul(f, gh, xh));
+        acc(f, out, iadd(f, I(f, o_dw), l.iv), fmul(f, dyi, xh));
+        acc(f, out, iadd(f, I(f, o_db), l.iv), dyi);
+    }
+    end(f, &l);
+    LLVMValueRef mg = fmul(f, ld(f, sv, I(f, 2)), F(f, (float)(1.0 / (double)D)));
+    LLVMValueRef mgx = fmul(f, ld(f, sv, I(f, 3)), F(f, (float)(1.0 / (double)D)));
+    loop_n(f, &l, D, "dx");
+    {
+        LLVMValueRef i = iadd(f, off, l.iv), xh = fmul(f, fsub(f, ld(f, x, i), mu), rstd);
+        LLVMValueRef gh = fmul(f, ld(f, dy, i), ld(f, w, l.iv));
+        st(f, out, i, fmul(f, rstd, fsub(f, fsub(f, gh, mg), fmul(f, xh, mgx))));
+    }
+    end(f, &l);
+    rl.no_unroll = it.no_unroll = 1;
+    end(f, &rl);
+    end(f, &it);
+}
+
 /* ---- the interface ---- */
 
-bool cg_fused_has_kernel(ir_op op) { return is_sscan(op) || is_sscan_grad(op) || is_conv(op) || is_conv_grad(op); }
+bool cg_fused_has_kernel(ir_op op) { return is_sscan(op) || is_sscan_grad(op) || is_conv(op) || is_conv_grad(op) || op == OP_layernorm ||
+                                            op == OP_layernorm_grad; }
 
 void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work) {
     *range = 1, *work = 1;
@@ -306,6 +386,10 @@ void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t
         int64_t B = x->dim[0], L = x->dim[1], E = x->dim[2], K = in_shape(g, n, 1)->dim[1];
         *range = is_conv(n->op) ? B * L : (B * L * E > 0);
         *work = B * L * E * K * (is_conv(n->op) ? 2 : 6);
+    } else if (n->op == OP_layernorm || n->op == OP_layernorm_grad) {
+        int64_t D = ln_width(g, n), R = D ? ir_numel(*in_shape(g, n, 0)) / D : 0;
+        *range = n->op == OP_layernorm ? R : (R > 0);
+        *work = R * D * (n->op == OP_layernorm ? 6 : 14);
     }
 }
 
@@ -316,4 +400,6 @@ void cg_fused_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef 
     else if (is_sscan_grad(n->op)) emit_sscan_grad(&f, g, n, begin, end_, out, in);
     else if (is_conv(n->op)) emit_conv(&f, g, n, begin, end_, out, in);
     else if (is_conv_grad(n->op)) emit_conv_grad(&f, g, n, begin, end_, out, in);
+    else if (n->op == OP_layernorm) emit_ln(&f, g, n, begin, end_, out, in);
+    else if (n->op == OP_layernorm_grad) emit_ln_grad(&f, g, n, begin, end_, out, in);
 }

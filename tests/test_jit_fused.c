@@ -50,6 +50,20 @@ static void conv_case(int64_t B, int64_t L, int64_t E, int64_t K, bool silu, boo
     ir_graph_free(g);
 }
 
+/* layernorm(_grad) over the last axis of [R1, R2, D]. */
+static void ln_case(int64_t R1, int64_t R2, int64_t D, bool grad) {
+    ir_graph *g = ir_graph_new();
+    ir_id in[4] = {ir_input(g, "x", S(3, R1, R2, D, 0)), ir_input(g, "w", S(1, D, 0, 0, 0)), ir_input(g, "b", S(1, D, 0, 0, 0)),
+                   ir_input(g, "dy", S(3, R1, R2, D, 0))};
+    ir_op op = grad ? OP_layernorm_grad : OP_layernorm;
+    ir_id y = ir_build(g, op, in, 3 + grad, &(ir_attrs){.value = 1e-5}, NULL);
+    ir_output_add(g, "y", ir_unary(g, OP_neg, y));
+    char label[128];
+    snprintf(label, sizeof label, "%s [%lld,%lld,%lld]", ir_ops[op].name, (long long)R1, (long long)R2, (long long)D);
+    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, grad ? 1e-4 : 1e-5);
+    ir_graph_free(g);
+}
+
 /* Params from their initializers (seed 3), loss masks 1. */
 static void setup(rt_plan *p) {
     for (int i = 0; i < p->nbuffers; i++) {
@@ -109,8 +123,10 @@ int main(void) {
             conv_case(2, 9, 37, 4, silu, grad);
             conv_case(1, 3, 5, 6, silu, grad); /* more taps than steps */
         }
+    for (int grad = 0; grad < 2; grad++) ln_case(3, 7, 64, grad), ln_case(2, 5, 13, grad);
     model_case("mamba", "selective_scan_gated_grad");
     model_case("mamba", "causal_conv1d_silu_grad");
+    model_case("transformer", "layernorm_grad");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) diag("could not remove %s", dir);
     return done_testing();
