@@ -3,6 +3,7 @@
  * Dimension names: B batch, L tokens, E channels, N state size. */
 #include "codegen/cg_fused.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -367,6 +368,31 @@ static void emit_ln_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRe
     rl.no_unroll = it.no_unroll = 1;
     end(f, &rl);
     end(f, &it);
+}
+
+/* ---- matmul epilogues ---- */
+
+cg_error cg_fused_mm_epilogue(cg_mm_epilogue_ctx *ctx, LLVMValueRef *acc) {
+    ir_op op = (ir_op)(intptr_t)ctx->user;
+    bool bias = op != OP_matmul_res, res = op == OP_matmul_res || op == OP_matmul_bias_res;
+    cg_val v = {ctx->jit, ctx->b, ctx->mod};
+    LLVMValueRef R = NULL;
+    if (res) { /* the residual of this batch: [M, N] at batch * M * N */
+        int64_t MN = ctx->desc->M * ctx->desc->N;
+        R = cg_gep_f32(ctx->jit, ctx->b, ctx->extra[bias ? 1 : 0], LLVMBuildMul(ctx->b, ctx->batch, cg_i64(ctx->jit, MN), ""));
+    }
+    for (int c = 0; c < ctx->nvec; c++) {
+        LLVMValueRef bv = bias ? cg_mm_epi_load_cols(ctx, ctx->extra[0], c) : NULL;
+        for (int r = 0; r < ctx->rows; r++) {
+            LLVMValueRef z = acc[r * ctx->nvec + c];
+            if (bias) z = LLVMBuildFAdd(ctx->b, z, bv, "");
+            if (op == OP_matmul_bias_gelu) z = cg_gelu(&v, NULL, &z);
+            if (op == OP_matmul_bias_silu) z = cg_silu(&v, NULL, &z);
+            if (res) z = LLVMBuildFAdd(ctx->b, cg_mm_epi_load_tile(ctx, R, ctx->desc->N, r, c), z, "");
+            acc[r * ctx->nvec + c] = z;
+        }
+    }
+    return cg_ok();
 }
 
 /* ---- the interface ---- */

@@ -64,6 +64,23 @@ static void ln_case(int64_t R1, int64_t R2, int64_t D, bool grad) {
     ir_graph_free(g);
 }
 
+/* matmul epilogue op on A[Bt, M, K] (ta: stored as [Bt, K, M]) · W[K, N] (tb: [N, K]). */
+static void mm_case(ir_op op, int64_t Bt, int64_t M, int64_t K, int64_t N, bool ta, bool tb) {
+    ir_graph *g = ir_graph_new();
+    ir_id in[4] = {ta ? ir_input(g, "A", S(3, Bt, K, M, 0)) : ir_input(g, "A", S(3, Bt, M, K, 0)),
+                   tb ? ir_input(g, "W", S(2, N, K, 0, 0)) : ir_input(g, "W", S(2, K, N, 0, 0))};
+    int nin = 2;
+    if (op != OP_matmul_res) in[nin++] = ir_input(g, "bias", S(1, N, 0, 0, 0));
+    if (op == OP_matmul_res || op == OP_matmul_bias_res) in[nin++] = ir_input(g, "R", S(3, Bt, M, N, 0));
+    ir_id y = ir_build(g, op, in, nin, &(ir_attrs){.ta = ta, .tb = tb}, NULL);
+    ir_output_add(g, "y", y);
+    char label[128];
+    snprintf(label, sizeof label, "%s [%lld,%lld,%lld]x[%lld,%lld] ta %d tb %d", ir_ops[op].name, (long long)Bt,
+             (long long)M, (long long)K, (long long)K, (long long)N, ta, tb);
+    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, 1e-5);
+    ir_graph_free(g);
+}
+
 /* Params from their initializers (seed 3), loss masks 1. */
 static void setup(rt_plan *p) {
     for (int i = 0; i < p->nbuffers; i++) {
@@ -124,9 +141,14 @@ int main(void) {
             conv_case(1, 3, 5, 6, silu, grad); /* more taps than steps */
         }
     for (int grad = 0; grad < 2; grad++) ln_case(3, 7, 64, grad), ln_case(2, 5, 13, grad);
+    ir_op mm[] = {OP_matmul_bias, OP_matmul_bias_gelu, OP_matmul_bias_silu, OP_matmul_res, OP_matmul_bias_res};
+    for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) mm_case(mm[i], 2, 19, 24, 37, false, false);
+    mm_case(OP_matmul_bias_res, 3, 9, 16, 64, true, false);
+    mm_case(OP_matmul_bias_gelu, 1, 33, 7, 20, false, true);
     model_case("mamba", "selective_scan_gated_grad");
     model_case("mamba", "causal_conv1d_silu_grad");
     model_case("transformer", "layernorm_grad");
+    model_case("transformer", "matmul_bias");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) diag("could not remove %s", dir);
     return done_testing();
