@@ -140,6 +140,9 @@ static void emit_sscan_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValu
     int64_t C = chunk_len(L), nchunks = L ? (L + C - 1) / C : 0;
     LLVMValueRef ck = stack(f, nchunks * N, "ck"), hs = stack(f, (C + 1) * N, "hs"), gr = stack(f, N, "g");
     LLVMValueRef a1 = stack(f, N, "a1"), yv = stack(f, 1, "y"), sv = stack(f, 2, "s");
+    /* per (b, e): dA[e] and dD[e] accumulated locally; per step: dBm and dCm rows before they are added to
+     * the output (the hot loop then only touches stack arrays and read-only inputs: it vectorises) */
+    LLVMValueRef dAl = stack(f, N, "dA"), dDl = stack(f, 1, "dD"), gB = stack(f, N, "gB"), gC = stack(f, N, "gC");
     cg_loop it, bl, el, cl, tl, kl;
     loop(f, &it, begin, end_, "item"); /* one item: the whole gradient */
     zero(f, out, I(f, 0), ir_numel(n->shape));
@@ -161,6 +164,8 @@ static void emit_sscan_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValu
     end(f, &cl);
     zero(f, gr, I(f, 0), N);
     zero(f, a1, I(f, 0), N);
+    zero(f, dAl, I(f, 0), N);
+    st(f, dDl, I(f, 0), F(f, 0));
     /* chunks from the last: recompute the chunk's states, walk it backwards */
     loop_n(f, &cl, nchunks, "rc");
     LLVMValueRef c = isub(f, I(f, nchunks - 1), cl.iv);
@@ -192,7 +197,7 @@ static void emit_sscan_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValu
         dyi = fmul(f, fmul(f, dy, zi), s);
     }
     d = ld(f, dl, i);
-    acc(f, out, iadd(f, I(f, o_dD), e), fmul(f, dyi, uu)); /* dD[e] */
+    acc(f, dDl, I(f, 0), fmul(f, dyi, uu)); /* dD[e] */
     st(f, sv, I(f, 0), fmul(f, dyi, De)); /* du */
     st(f, sv, I(f, 1), F(f, 0));          /* ddelta */
     LLVMValueRef du_ = fmul(f, d, uu);
@@ -203,18 +208,26 @@ static void emit_sscan_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValu
         LLVMValueRef gk = fadd(f, fmul(f, dyi, ld(f, Cm, iadd(f, r, k))), fmul(f, ld(f, a1, k), ld(f, gr, k)));
         st(f, gr, k, gk);
         st(f, a1, k, a);
-        acc(f, out, iadd(f, I(f, o_dC), iadd(f, r, k)), fmul(f, dyi, ld(f, hs, iadd(f, hc0, k))));
+        st(f, gC, k, fmul(f, dyi, ld(f, hs, iadd(f, hc0, k))));
         LLVMValueRef da = fmul(f, fmul(f, gk, ld(f, hs, iadd(f, hp0, k))), a);
         acc(f, sv, I(f, 1), fadd(f, fmul(f, da, Ak), fmul(f, fmul(f, gk, uu), Bk)));
-        acc(f, out, iadd(f, I(f, o_dA), iadd(f, Ae, k)), fmul(f, da, d));
-        acc(f, out, iadd(f, I(f, o_dB), iadd(f, r, k)), fmul(f, gk, du_));
+        acc(f, dAl, k, fmul(f, da, d));
+        st(f, gB, k, fmul(f, gk, du_));
         acc(f, sv, I(f, 0), fmul(f, fmul(f, gk, d), Bk));
     }
+    end(f, &kl);
+    loop_n(f, &kl, N, "kBC");
+    acc(f, out, iadd(f, I(f, o_dB), iadd(f, r, kl.iv)), ld(f, gB, kl.iv));
+    acc(f, out, iadd(f, I(f, o_dC), iadd(f, r, kl.iv)), ld(f, gC, kl.iv));
     end(f, &kl);
     st(f, out, i, ld(f, sv, I(f, 0)));
     st(f, out, iadd(f, I(f, o_dd), i), ld(f, sv, I(f, 1)));
     end(f, &tl);
     end(f, &cl);
+    loop_n(f, &kl, N, "kA");
+    acc(f, out, iadd(f, I(f, o_dA), iadd(f, Ae, kl.iv)), ld(f, dAl, kl.iv));
+    end(f, &kl);
+    acc(f, out, iadd(f, I(f, o_dD), e), ld(f, dDl, I(f, 0)));
     el.no_unroll = bl.no_unroll = it.no_unroll = 1;
     end(f, &el);
     end(f, &bl);
