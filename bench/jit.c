@@ -3,14 +3,17 @@
  * of tests/jit_models.h.
  *
  *   build/bench/jit [--model transformer] [--config tiny] [--task linear_regression] [--N 41] [--batch 64]
- *                   [--threads 2] [--steps 20] [--interp-steps 2]
+ *                   [--threads 2] [--steps 20] [--interp-steps 2] [--fuse none|jit]
+ *   --fuse jit: apply every fusion pattern the JIT has kernels for (as `iclc train` does), default none
  *   build/bench/jit --model c:attention | c:mamba     the C graphs (B 64, L 82)
  */
 #include "codegen/cg_plan.h"
 #include "passes/adam.h"
 #include "passes/autodiff.h"
+#include "passes/fuse.h"
 #include "passes/passes.h"
 #include "runtime/rt_exec_jit.h"
+#include "runtime/rt_fuse.h"
 #include "runtime/rt_loss.h"
 #include "runtime/rt_model.h"
 #include "runtime/rt_util.h"
@@ -92,7 +95,7 @@ static double time_runs(rt_plan *p, int steps) {
 }
 
 int main(int argc, char **argv) {
-    const char *model = "transformer", *config = "tiny", *task_name = "linear_regression";
+    const char *model = "transformer", *config = "tiny", *task_name = "linear_regression", *fuse = "none";
     int64_t N = 41, B = 64;
     int threads = 2, steps = 20, isteps = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -104,6 +107,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--interp-steps")) isteps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--fuse")) fuse = argv[i + 1];
         else {
             fprintf(stderr, "usage: see the comment at the top of bench/jit.c\n");
             return 2;
@@ -111,6 +115,15 @@ int main(int argc, char **argv) {
     }
     ir_graph *g = model_graph(model, config, task_name, N, B);
     if (!g) return 1;
+    if (!strcmp(fuse, "jit")) {
+        char skip[256];
+        rt_fusion_skips(rt_executor_find("jit"), g, NULL, skip, sizeof skip);
+        printf("fusion: jit (left out: %s)\n", skip[0] ? skip : "none");
+        if (!pass_fuse(g, skip)) {
+            fprintf(stderr, "bench: %s\n", ir_error(g));
+            return 1;
+        }
+    }
     ir_adam_opts ao = ir_adam_defaults();
     if (!(pass_train_graph(g, NULL, &ao))) {
         fprintf(stderr, "bench: %s\n", ir_error(g));

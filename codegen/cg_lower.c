@@ -1,5 +1,6 @@
 /* cg_lower.c — LLVM IR of a plan's kernels (see cg_lower.h). */
 #include "codegen/cg_lower.h"
+#include "codegen/cg_fused.h"
 #include "codegen/cg_op.h"
 #include "ir/philox.h"
 
@@ -542,6 +543,15 @@ static void emit_scan(em *e, bool complex) {
     loop_end_outer(e, &l);
 }
 
+/* ---- fused ops (codegen/cg_fused.c): output then inputs, all stored ---- */
+
+static void emit_fused(em *e) {
+    const ir_node *n = &e->g->nodes[e->kn->root];
+    LLVMValueRef in[16];
+    for (int i = 0; i < n->nin && i < 16; i++) in[i] = slot_ptr(e, e->p->slot[ir_in(e->g, n, i)]);
+    cg_fused_emit(&e->val, e->g, n, e->k.begin, e->k.end, slot_ptr(e, e->kn->dst), in);
+}
+
 /* ---- the module ---- */
 
 cg_error cg_lower_emit(cg_jit *jit, LLVMModuleRef m, const cg_plan *p, const unsigned char *select) {
@@ -571,6 +581,7 @@ cg_error cg_lower_emit(cg_jit *jit, LLVMModuleRef m, const cg_plan *p, const uns
         case CGK_REDUCE: emit_reduce(&e); break;
         case CGK_SCAN: emit_scan(&e, false); break;
         case CGK_CSCAN: emit_scan(&e, true); break;
+        case CGK_FUSED: emit_fused(&e); break;
         default: break;
         }
         cg_kernel_end(&e.k);

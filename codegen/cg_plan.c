@@ -1,5 +1,6 @@
 /* cg_plan.c — graph -> plan: fusion decisions, kernel list, buffer slots, liveness-based arena. */
 #include "codegen/cg_plan.h"
+#include "codegen/cg_fused.h"
 #include "codegen/cg_op.h"
 
 #include <inttypes.h>
@@ -37,11 +38,17 @@ static ir_id mm_operand(const ir_graph *g, const ir_node *mm, int k, bool *flip)
     return *flip ? ir_in(g, &g->nodes[o], 0) : o;
 }
 
+/* matmul and the matmul epilogue ops (one matmul kernel; bias / residual are epilogue buffers). */
+static bool is_mm(ir_op op) {
+    return op == OP_matmul || op == OP_matmul_bias || op == OP_matmul_bias_gelu || op == OP_matmul_bias_silu ||
+           op == OP_matmul_res || op == OP_matmul_bias_res;
+}
+
 /* Input k of node c as the plan sees it (matmul operands through transpose views). */
 static ir_id eff_input(const ir_graph *g, ir_id c, int k) {
     const ir_node *n = &g->nodes[c];
     bool flip;
-    return n->op == OP_matmul ? mm_operand(g, n, k, &flip) : ir_in(g, n, k);
+    return is_mm(n->op) && k < 2 ? mm_operand(g, n, k, &flip) : ir_in(g, n, k);
 }
 
 static bool cheap(ir_op op) {
@@ -101,7 +108,7 @@ typedef struct walk {
 
 /* ---- kernel signatures ---- */
 
-enum { T_LEAF = 1, T_NODE, T_REF, T_ROOT, T_COPY, T_MM, T_DST, T_KERN };
+enum { T_LEAF = 1, T_NODE, T_REF, T_ROOT, T_COPY, T_MM, T_DST, T_KERN, T_FUSED };
 
 static void tok(walk *w, int64_t v) {
     cg_kern *k = w->k;
@@ -226,6 +233,13 @@ static bool fill_kernel(cg_plan *p, cg_kern *k, walk *w, const cg_plan_opts *opt
         int r = so.rank, nb = r - 2;
         cg_matmul_desc *d = &k->mm;
         *d = (cg_matmul_desc){0};
+        if (n->op != OP_matmul) { /* epilogue op: bias and/or residual are extra buffers bufs[4 ..] */
+            for (int i = 2; i < n->nin; i++) k->bufs[k->nbufs++] = p->slot[ir_in(g, n, i)];
+            d->epilogue = cg_fused_mm_epilogue;
+            d->epilogue_user = (void *)(intptr_t)n->op;
+            d->n_extra_bufs = n->nin - 2;
+            tok(w, n->op);
+        }
         d->M = so.dim[r - 2];
         d->N = so.dim[r - 1];
         d->trans_a = n->attr.ta != fa;
@@ -260,7 +274,25 @@ static bool fill_kernel(cg_plan *p, cg_kern *k, walk *w, const cg_plan_opts *opt
         const cg_matmul_sched *sc = &k->mm_info.sched;
         tok(w, sc->vec), tok(w, sc->mr), tok(w, sc->nr), tok(w, sc->mc), tok(w, sc->kc), tok(w, sc->nc), tok(w, sc->pack_a);
         tok(w, sc->pack_b), tok(w, sc->k_unroll), tok(w, sc->threads), tok(w, k->range);
-        for (int i = 0; i < 3; i++) tok_slot(w, k->bufs[i]);
+        for (int i = 0; i < k->nbufs; i++)
+            if (i != 3) tok_slot(w, k->bufs[i]);
+        return !w->oom || fail(err, errlen, "jit: out of memory");
+    }
+    if (k->kind == CGK_FUSED) { /* its own kernel: bufs = output, then every input (stored) */
+        add_buf(w, k->dst);
+        tok(w, T_FUSED);
+        tok_node(w, n);
+        tok_slot(w, k->dst);
+        for (int i = 0; i < n->nin; i++) {
+            int s = p->slot[ir_in(g, n, i)];
+            add_buf(w, s);
+            tok_slot(w, s);
+            tok_shape(w, g->nodes[ir_in(g, n, i)].shape);
+        }
+        if (w->overflow) return fail(err, errlen, "jit: kernel for %%%d reads too many buffers", k->root);
+        cg_fused_range(g, n, &k->range, &k->work);
+        if (numel == 0) k->range = 0;
+        k->block = 1;
         return !w->oom || fail(err, errlen, "jit: out of memory");
     }
     add_buf(w, k->dst);
@@ -668,8 +700,10 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
     for (ir_id c = 0; c < N; c++) {
         if (!live[c]) continue;
         const ir_node *n = &g->nodes[c];
-        if (n->op == OP_matmul) require_storage(g, eff_input(g, c, 0), force), require_storage(g, eff_input(g, c, 1), force);
+        if (is_mm(n->op)) require_storage(g, eff_input(g, c, 0), force), require_storage(g, eff_input(g, c, 1), force);
         if (n->op == OP_reshape) require_storage(g, ir_in(g, n, 0), force);
+        if (ir_ops[n->op].flags & OPF_FUSED) /* a fused op's kernel reads every input from storage */
+            for (int k = 0; k < n->nin; k++) require_storage(g, eff_input(g, c, k), force);
     }
     /* modes, consumers before producers */
     for (ir_id id = N - 1; id >= 0; id--) {
@@ -678,7 +712,7 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
         if (!live[id]) p->mode[id] = CGM_DEAD;
         else if (n->op == OP_input || n->op == OP_param) p->mode[id] = CGM_EXTERNAL;
         else if (n->op == OP_reshape && force[id]) p->mode[id] = CGM_ALIAS;
-        else if (force[id] || (fl & (OPF_REDUCE | OPF_CONTRACT | OPF_SCAN))) p->mode[id] = CGM_STORED;
+        else if (force[id] || (fl & (OPF_REDUCE | OPF_CONTRACT | OPF_SCAN | OPF_FUSED))) p->mode[id] = CGM_STORED;
         else {
             ir_id r = ROOT_NONE;
             bool multi = false;
@@ -759,8 +793,8 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
             ir_op op = g->nodes[id].op;
             uint32_t fl = ir_ops[op].flags;
             *k = (cg_kern){.root = id, .dst = p->slot[id],
-                           .kind = fl & OPF_REDUCE ? CGK_REDUCE : op == OP_matmul ? CGK_MATMUL : op == OP_scan ? CGK_SCAN
-                                   : op == OP_cscan ? CGK_CSCAN : CGK_LOOP};
+                           .kind = fl & OPF_REDUCE ? CGK_REDUCE : is_mm(op) ? CGK_MATMUL : op == OP_scan ? CGK_SCAN
+                                   : op == OP_cscan ? CGK_CSCAN : fl & OPF_FUSED ? CGK_FUSED : CGK_LOOP};
             snprintf(k->name, sizeof k->name, "k%d_%s", p->nkerns, ir_ops[op].name);
             k->nroots = 1, k->roots[0] = id, k->dsts[0] = k->dst;
             if (!fill_kernel(p, k, &w, &o, err, errlen)) goto fail;
@@ -804,7 +838,7 @@ fail:
 /* ---- printing ---- */
 
 static const char *kind_name(cg_kind k) {
-    static const char *const names[] = {"loop", "reduce", "matmul", "scan", "cscan"};
+    static const char *const names[] = {"loop", "reduce", "matmul", "scan", "cscan", "fused"};
     return names[k];
 }
 

@@ -34,7 +34,7 @@
 #include "ir/ir.h"
 
 typedef enum cg_mode { CGM_DEAD, CGM_INLINE, CGM_STORED, CGM_EXTERNAL, CGM_ALIAS } cg_mode;
-typedef enum cg_kind { CGK_LOOP, CGK_REDUCE, CGK_MATMUL, CGK_SCAN, CGK_CSCAN } cg_kind;
+typedef enum cg_kind { CGK_LOOP, CGK_REDUCE, CGK_MATMUL, CGK_SCAN, CGK_CSCAN, CGK_FUSED } cg_kind;
 
 /* Special slot numbers in a kernel's buffer list. */
 enum { CG_SLOT_STEP = -2, CG_SLOT_SCRATCH = -3 };

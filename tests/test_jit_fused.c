@@ -1,0 +1,155 @@
+/* JIT kernels of the fused ops (codegen/cg_fused.c) vs the interpreter (ir/ir_fused.c, round_f32) at 1
+ * and 2 threads: each supported fused op built directly with ir_build on small shapes (odd sizes and
+ * N = 16), then the tiny mamba model with every fusion the JIT takes, forward + gradients. */
+#include "passes/autodiff.h"
+#include "passes/fuse.h"
+#include "passes/passes.h"
+#include "runtime/rt_fuse.h"
+#include "runtime/rt_loss.h"
+#include "runtime/rt_model.h"
+#include "tests/jit_harness.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+/* selective_scan(_gated)(_grad) on [B, L, E] with state N: delta = sigmoid(x) > 0, A = -exp(a) < 0. */
+static void sscan_case(int64_t B, int64_t L, int64_t E, int64_t N, bool gated, bool grad) {
+    ir_graph *g = ir_graph_new();
+    ir_id u = ir_input(g, "u", S(3, B, L, E, 0));
+    ir_id dl = ir_unary(g, OP_sigmoid, ir_input(g, "x", S(3, B, L, E, 0)));
+    ir_id A = ir_unary(g, OP_neg, ir_unary(g, OP_exp, ir_input(g, "a", S(2, E, N, 0, 0))));
+    ir_id Bm = ir_input(g, "Bm", S(3, B, L, N, 0)), Cm = ir_input(g, "Cm", S(3, B, L, N, 0));
+    ir_id D = ir_input(g, "D", S(1, E, 0, 0, 0)), z = ir_input(g, "z", S(3, B, L, E, 0));
+    ir_id dy = ir_input(g, "dy", S(3, B, L, E, 0));
+    ir_id in[8] = {u, dl, A, Bm, Cm, D, z, dy};
+    int nin = 6 + gated;
+    if (grad) in[nin++] = dy;
+    ir_op op = gated ? (grad ? OP_selective_scan_gated_grad : OP_selective_scan_gated)
+                     : (grad ? OP_selective_scan_grad : OP_selective_scan);
+    ir_id y = ir_build(g, op, in, nin, NULL, NULL);
+    ir_output_add(g, "y", ir_unary(g, OP_neg, y)); /* a consumer: the fused op's output is a temporary */
+    char label[128];
+    snprintf(label, sizeof label, "%s B%lld L%lld E%lld N%lld", ir_ops[op].name, (long long)B, (long long)L,
+             (long long)E, (long long)N);
+    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, grad ? 1e-4 : 1e-5);
+    ir_graph_free(g);
+}
+
+/* causal_conv1d(_silu)(_grad) on [B, L, E] with K taps. */
+static void conv_case(int64_t B, int64_t L, int64_t E, int64_t K, bool silu, bool grad) {
+    ir_graph *g = ir_graph_new();
+    ir_id in[4] = {ir_input(g, "x", S(3, B, L, E, 0)), ir_input(g, "w", S(2, E, K, 0, 0)), ir_input(g, "bias", S(1, E, 0, 0, 0)),
+                   ir_input(g, "dy", S(3, B, L, E, 0))};
+    ir_op op = silu ? (grad ? OP_causal_conv1d_silu_grad : OP_causal_conv1d_silu) : (grad ? OP_causal_conv1d_grad : OP_causal_conv1d);
+    ir_id y = ir_build(g, op, in, 3 + grad, NULL, NULL);
+    ir_output_add(g, "y", ir_unary(g, OP_neg, y));
+    char label[128];
+    snprintf(label, sizeof label, "%s B%lld L%lld E%lld K%lld", ir_ops[op].name, (long long)B, (long long)L,
+             (long long)E, (long long)K);
+    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, grad ? 1e-4 : 1e-5);
+    ir_graph_free(g);
+}
+
+/* layernorm(_grad) over the last axis of [R1, R2, D]. */
+static void ln_case(int64_t R1, int64_t R2, int64_t D, bool grad) {
+    ir_graph *g = ir_graph_new();
+    ir_id in[4] = {ir_input(g, "x", S(3, R1, R2, D, 0)), ir_input(g, "w", S(1, D, 0, 0, 0)), ir_input(g, "b", S(1, D, 0, 0, 0)),
+                   ir_input(g, "dy", S(3, R1, R2, D, 0))};
+    ir_op op = grad ? OP_layernorm_grad : OP_layernorm;
+    ir_id y = ir_build(g, op, in, 3 + grad, &(ir_attrs){.value = 1e-5}, NULL);
+    ir_output_add(g, "y", ir_unary(g, OP_neg, y));
+    char label[128];
+    snprintf(label, sizeof label, "%s [%lld,%lld,%lld]", ir_ops[op].name, (long long)R1, (long long)R2, (long long)D);
+    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, grad ? 1e-4 : 1e-5);
+    ir_graph_free(g);
+}
+
+/* matmul epilogue op on A[Bt, M, K] (ta: stored as [Bt, K, M]) · W[K, N] (tb: [N, K]). */
+static void mm_case(ir_op op, int64_t Bt, int64_t M, int64_t K, int64_t N, bool ta, bool tb) {
+    ir_graph *g = ir_graph_new();
+    ir_id in[4] = {ta ? ir_input(g, "A", S(3, Bt, K, M, 0)) : ir_input(g, "A", S(3, Bt, M, K, 0)),
+                   tb ? ir_input(g, "W", S(2, N, K, 0, 0)) : ir_input(g, "W", S(2, K, N, 0, 0))};
+    int nin = 2;
+    if (op != OP_matmul_res) in[nin++] = ir_input(g, "bias", S(1, N, 0, 0, 0));
+    if (op == OP_matmul_res || op == OP_matmul_bias_res) in[nin++] = ir_input(g, "R", S(3, Bt, M, N, 0));
+    ir_id y = ir_build(g, op, in, nin, &(ir_attrs){.ta = ta, .tb = tb}, NULL);
+    ir_output_add(g, "y", y);
+    char label[128];
+    snprintf(label, sizeof label, "%s [%lld,%lld,%lld]x[%lld,%lld] ta %d tb %d", ir_ops[op].name, (long long)Bt,
+             (long long)M, (long long)K, (long long)K, (long long)N, ta, tb);
+    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, 1e-5);
+    ir_graph_free(g);
+}
+
+/* Params from their initializers (seed 3), loss masks 1. */
+static void setup(rt_plan *p) {
+    for (int i = 0; i < p->nbuffers; i++) {
+        rt_buffer *b = &p->buffers[i];
+        const ir_node *n = &p->graph->nodes[b->id];
+        if (b->is_output) continue;
+        if (n->op == OP_param) ir_init_fill(n, 3, b->data);
+        else if (!strncmp(b->name, "mask:", 5))
+            for (int64_t k = 0; k < ir_numel(b->shape); k++) b->data[k] = 1;
+    }
+}
+
+/* A tiny model with the fusions the JIT takes, forward + loss + gradients. */
+static void model_case(const char *model, const char *want_op) {
+    char err[1024];
+    task_error te;
+    task *t = task_create("linear_regression", "d=5", &te);
+    if (!ok(t != NULL, "task %s", t ? "" : te.msg)) return;
+    int64_t B = 2, N = 6;
+    rt_model_spec spec = {model, "tiny", NULL};
+    ir_graph *g = rt_model_build(&spec, t, B, N, true, NULL, err, sizeof err);
+    if (ok(g != NULL, "%s builds %s", model, g ? "" : err)) {
+        task_shape sh = task_shape_at(t, N);
+        rt_head heads[TASK_MAX_HEADS];
+        for (int h = 0, ch = 0; h < sh.nheads; ch += (int)sh.heads[h].width, h++)
+            heads[h] = (rt_head){sh.heads[h].name, sh.heads[h].start, sh.heads[h].stride, sh.heads[h].count,
+                                 sh.heads[h].width, sh.heads[h].loss == TASK_LOSS_BCE ? RT_LOSS_BCE : RT_LOSS_SQUARED, ch};
+        ir_output_add(g, "loss", rt_loss_append(g, ir_output_find(g, "pred"), heads, sh.nheads));
+        char skip[256];
+        rt_fusion_skips(rt_executor_find("jit"), g, NULL, skip, sizeof skip);
+        diag("%s: fusions the jit leaves out: %s", model, skip);
+        ok(strstr(skip, "selective_scan") == NULL || strcmp(model, "mamba") != 0, "%s: the jit takes the selective_scan fusion", model);
+        if (ok(pass_fuse(g, skip) && pass_autodiff(g, NULL) && pass_simplify(g, NULL) && pass_cse(g, NULL) && pass_dce(g, NULL),
+               "%s: fused gradient graph %s", model, ir_error(g))) {
+            bool has = false;
+            for (ir_id i = 0; i < g->nnodes; i++) has = has || !strcmp(ir_ops[g->nodes[i].op].name, want_op);
+            ok(has, "%s: the graph has %s", model, want_op);
+            char label[96];
+            snprintf(label, sizeof label, "%s tiny fused forward + gradients", model);
+            check_graph_carry(label, g, FILL_SIGNED, 3e-4, 1, NULL, 0, setup);
+        }
+        ir_graph_free(g);
+    }
+    task_free(t);
+}
+
+int main(void) {
+    char dir[] = "/tmp/iclc-jit-fused-XXXXXX", cmd[300];
+    if (mkdtemp(dir)) setenv("XDG_CACHE_HOME", dir, 1), unsetenv("ICLC_NO_CACHE");
+    for (int gated = 0; gated < 2; gated++)
+        for (int grad = 0; grad < 2; grad++) {
+            sscan_case(2, 9, 5, 16, gated, grad);
+            sscan_case(3, 17, 4, 3, gated, grad);
+        }
+    for (int silu = 0; silu < 2; silu++)
+        for (int grad = 0; grad < 2; grad++) {
+            conv_case(2, 9, 37, 4, silu, grad);
+            conv_case(1, 3, 5, 6, silu, grad); /* more taps than steps */
+        }
+    for (int grad = 0; grad < 2; grad++) ln_case(3, 7, 64, grad), ln_case(2, 5, 13, grad);
+    ir_op mm[] = {OP_matmul_bias, OP_matmul_bias_gelu, OP_matmul_bias_silu, OP_matmul_res, OP_matmul_bias_res};
+    for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) mm_case(mm[i], 2, 19, 24, 37, false, false);
+    mm_case(OP_matmul_bias_res, 3, 9, 16, 64, true, false);
+    mm_case(OP_matmul_bias_gelu, 1, 33, 7, 20, false, true);
+    model_case("mamba", "selective_scan_gated_grad");
+    model_case("mamba", "causal_conv1d_silu_grad");
+    model_case("transformer", "layernorm_grad");
+    model_case("transformer", "matmul_bias");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) diag("could not remove %s", dir);
+    return done_testing();
+}
