@@ -1,6 +1,7 @@
 /* cg_aot.c — a plan compiled ahead of time into DIR/libmodel.so (see cg_aot.h and docs/export.md). */
 #include "codegen/cg_aot.h"
 #include "codegen/cg_lower.h"
+#include "codegen/cg_tune.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -229,8 +230,10 @@ cg_error cg_aot_build(const ir_graph *g, const char *dir, const cg_aot_opts *opt
         e = cg_errorf("export: want %s [B,T,d_in] and %s [B,T,d_out]", in_name, out_name);
         goto out;
     }
-    cg_plan_opts po = {.cpu = cg_jit_cpu(jit), .threads = o.threads > 0 ? o.threads : omp_get_max_threads()};
+    cg_tune_db *tune = jo.cpu ? NULL : cg_tune_load(cg_jit_cpu(jit), true); /* tuned for this host only */
+    cg_plan_opts po = {.cpu = cg_jit_cpu(jit), .threads = o.threads > 0 ? o.threads : omp_get_max_threads(), .tune = tune};
     plan = cg_plan_build(g, ext, next, &po, err, sizeof err);
+    cg_tune_free(tune);
     if (!plan) {
         e = cg_errorf("export: %s", err);
         goto out;

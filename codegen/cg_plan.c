@@ -1,5 +1,6 @@
 /* cg_plan.c — graph -> plan: fusion decisions, kernel list, buffer slots, liveness-based arena. */
 #include "codegen/cg_plan.h"
+#include "codegen/cg_tune.h"
 #include "codegen/cg_op.h"
 
 #include <inttypes.h>
@@ -182,6 +183,7 @@ static bool fill_kernel(cg_plan *p, cg_kern *k, walk *w, const cg_plan_opts *opt
         if (nb > CG_MM_MAX_BATCH) return fail(err, errlen, "jit: matmul %%%d has %d batch dims (at most %d)", k->root, nb, CG_MM_MAX_BATCH);
         cg_cpu dflt = {.name = "x86-64-v3", .vec_bits = 256, .vec_floats = 8, .n_vec_regs = 16, .has_fma = 1};
         cg_matmul_sched s = {.threads = opts->threads};
+        if (opts->tune) cg_tune_lookup(opts->tune, d, opts->threads, &s); /* `iclc tune`'s winner, if any */
         if (numel > 0) {
             cg_error e = cg_matmul_plan(opts->cpu ? opts->cpu : &dflt, d, &s, &k->mm_info);
             if (e.failed) return fail(err, errlen, "jit: matmul %%%d: %s", k->root, e.msg);
@@ -308,6 +310,9 @@ static uint64_t plan_digest(const cg_plan *p) {
         h = mix(mix(mix(h, (uint64_t)k->flat), (uint64_t)k->block), (uint64_t)k->nbufs);
         for (int j = 0; j < k->nbufs; j++) h = mix(h, (uint64_t)(int64_t)k->bufs[j]);
         h = mix(mix(h, (uint64_t)k->mm_info.n_items), (uint64_t)k->mm_info.scratch_bytes);
+        const cg_matmul_sched *ms = &k->mm_info.sched; /* tuned schedules give other code */
+        h = mix(mix(mix(mix(h, (uint64_t)ms->vec), (uint64_t)ms->mr), (uint64_t)ms->nr), (uint64_t)ms->kc);
+        h = mix(mix(mix(mix(h, (uint64_t)ms->mc), (uint64_t)ms->nc), (uint64_t)(ms->pack_a + 2)), (uint64_t)ms->k_unroll);
         for (int r = 0; r < k->nroots; r++) h = mix(mix(mix(h, (uint64_t)k->roots[r]), (uint64_t)k->dsts[r]), (uint64_t)k->copies[r]);
     }
     for (int i = 0; i < p->nslots; i++) h = mix(mix(mix(h, (uint64_t)p->slots[i].ext), (uint64_t)p->slots[i].bytes), (uint64_t)p->slots[i].offset);

@@ -100,9 +100,11 @@ typedef struct cg_extbuf {
     bool is_output;
 } cg_extbuf;
 
+struct cg_tune_db;
 typedef struct cg_plan_opts {
     const cg_cpu *cpu;   /* sizes matmul blocking; NULL: AVX2-like defaults */
     int threads;         /* the thread count kernels are split over (>= 1) */
+    const struct cg_tune_db *tune; /* tuned matmul schedules (codegen/cg_tune.h); NULL: defaults */
 } cg_plan_opts;
 
 /* Builds the plan of g (verified) for the executor buffers ext[0..next). NULL + message on failure

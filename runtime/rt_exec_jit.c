@@ -9,6 +9,7 @@
 #include "codegen/cg_cache.h"
 #include "codegen/cg_lower.h"
 #include "codegen/cg_plan.h"
+#include "codegen/cg_tune.h"
 #include "runtime/rt_util.h"
 
 #include <omp.h>
@@ -166,8 +167,10 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     jp->ext = malloc((size_t)(p->nbuffers + 1) * sizeof *jp->ext);
     if (!jp->ext) goto oom;
     for (int i = 0; i < p->nbuffers; i++) jp->ext[i] = (cg_extbuf){p->buffers[i].id, p->buffers[i].is_output};
-    cg_plan_opts po = {.cpu = cg_jit_cpu(jp->jit), .threads = threads};
+    cg_tune_db *tune = cg_tune_load(cg_jit_cpu(jp->jit), true); /* `iclc tune`'s schedules (NULL: defaults) */
+    cg_plan_opts po = {.cpu = cg_jit_cpu(jp->jit), .threads = threads, .tune = tune};
     jp->plan = cg_plan_build(p->graph, jp->ext, p->nbuffers, &po, err, errlen);
+    cg_tune_free(tune);
     if (!jp->plan) goto fail;
     const cg_plan *pl = jp->plan;
     const char *dbg = getenv("ICLC_DEBUG");
@@ -177,6 +180,7 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
 
     char key[2048];
     cg_cache_key(jp->jit, ir_graph_hash(p->graph), threads, key, sizeof key);
+    snprintf(key + strlen(key), sizeof key - strlen(key), " plan=%016llx", (unsigned long long)pl->digest); /* tuned or not */
     cg_blob obj = {0};
     bool loaded = false;
     if (cg_cache_load(key, pl->digest, &obj)) {
