@@ -18,7 +18,17 @@
 
 static void write_text(FILE *f, const void *s) { fputs(s, f); }
 
-/* Runs the JIT and the library on the same random tokens; the largest |difference| into *maxdiff. */
+typedef struct raw {
+    const float *x;
+    size_t n;
+} raw;
+static void write_raw(FILE *f, const void *ctx) {
+    const raw *r = ctx;
+    fwrite(r->x, sizeof *r->x, r->n, f);
+}
+
+/* Runs the JIT and the library on the same random tokens; the largest |difference| into *maxdiff. Writes
+ * the tokens and the JIT's predictions to DIR/check.tokens.f32 and DIR/check.pred_jit.f32 (raw f32). */
 static bool check_against_jit(const ir_graph *g, const rt_ckpt *c, const char *dir, int threads, double *maxdiff,
                               char *err, size_t errlen) {
     rt_plan *jp = rt_plan_compile(&rt_executor_jit, g, &(rt_plan_opts){.threads = threads}, err, errlen);
@@ -36,6 +46,13 @@ static bool check_against_jit(const ir_graph *g, const rt_ckpt *c, const char *d
         }
         if (rt_plan_run(jp, 0, err, errlen) && rt_plan_run(cp, 0, err, errlen)) {
             const rt_buffer *pj = rt_plan_find(jp, "pred"), *pc = rt_plan_find(cp, "pred");
+            /* the tokens and the JIT's predictions, for checks in other processes (examples/predict.c) */
+            char path[4200];
+            raw r1 = {tj->data, (size_t)n}, r2 = {pj->data, (size_t)ir_numel(pj->shape)};
+            snprintf(path, sizeof path, "%s/check.tokens.f32", dir);
+            if (!rt_write_atomic(path, write_raw, &r1, err, errlen)) goto done;
+            snprintf(path, sizeof path, "%s/check.pred_jit.f32", dir);
+            if (!rt_write_atomic(path, write_raw, &r2, err, errlen)) goto done;
             double m = 0;
             for (int64_t i = 0; i < ir_numel(pj->shape); i++) {
                 double d = fabs((double)pj->data[i] - (double)pc->data[i]);
@@ -45,6 +62,7 @@ static bool check_against_jit(const ir_graph *g, const rt_ckpt *c, const char *d
             ok = true;
         }
     }
+done:
     rt_plan_free(cp);
     rt_plan_free(jp);
     return ok;
