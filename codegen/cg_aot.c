@@ -164,7 +164,7 @@ static void gen_driver(sbuf *b, const cg_plan *p, const cg_extbuf *ext, int in_b
               CG_MAX_BUFS);
     for (int k = 0; k < p->nkerns; k++) {
         const cg_kern *kn = &p->kerns[k];
-        sb_printf(b, "    {%lldLL, %lldLL, %d, %d, {", (long long)kn->range, (long long)kn->work, kn->kind == CGK_MATMUL,
+        sb_printf(b, "    {%lldLL, %lldLL, %d, %d, {", (long long)kn->range, kn->serial ? 0LL : (long long)kn->work, kn->kind == CGK_MATMUL,
                   kn->nbufs);
         for (int j = 0; j < kn->nbufs; j++) sb_printf(b, "%s%d", j ? ", " : "", kn->bufs[j]);
         sb_printf(b, "}},\n");

@@ -639,6 +639,11 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
         if (p->slots[i].def < 0) p->slots[i].def = p->slots[i].last = 0;
     if (!place_arena(p, err, errlen)) goto fail;
     p->digest = plan_digest(p);
+    if (opts && opts->tune) { /* `iclc tune`'s per-kernel thread choices (run-time only: not in the digest) */
+        const char *serial = cg_tune_plan_serial(opts->tune, ir_graph_hash(g), p->threads);
+        if (serial && (int)strlen(serial) == p->nkerns)
+            for (int k = 0; k < p->nkerns; k++) p->kerns[k].serial = serial[k] == '1';
+    }
     free(live), free(force), free(seen), free(nuse), free(users), free(touched);
     return p;
 fail:

@@ -66,6 +66,7 @@ typedef struct cg_kern {
     int bufs[CG_MAX_BUFS];  /* slots (or CG_SLOT_*) in the kernel's bufs[] order; bufs[0] = dst except matmul */
     int64_t range;          /* parallel range [0, range) */
     int64_t work;           /* rough element operations of the whole range (for the serial threshold) */
+    bool serial;            /* tuned (codegen/cg_tune.h): run on the calling thread even when work is large */
     /* loops */
     bool flat;              /* 1-D over all elements (no broadcasting/movement inside) */
     int64_t block;          /* flat: elements per range item; reduce/scan: inner elements per item */

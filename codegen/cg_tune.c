@@ -1,10 +1,13 @@
 /* cg_tune.c — successive-halving search over matmul schedules, and the tune cache (see cg_tune.h). */
 #include "codegen/cg_tune.h"
+#include "codegen/cg_cache.h"
+#include "codegen/cg_lower.h"
 #include "ir/philox.h"
 #include "runtime/rt_json.h"
 #include "runtime/rt_util.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +16,7 @@ enum { TUNE_FORMAT_MAX_ENTRIES = 100000 };
 
 typedef struct tune_entry {
     char *sig;
+    char *serial; /* plan-threads entries: '0'/'1' per kernel; NULL for matmul entries */
     cg_matmul_sched s;
     double ms, default_ms;
     int candidates;
@@ -46,7 +50,10 @@ bool cg_tune_path(const cg_cpu *cpu, char *buf, size_t len) {
 
 void cg_tune_free(cg_tune_db *db) {
     if (!db) return;
-    for (int i = 0; i < db->n; i++) free(db->e[i].sig);
+    for (int i = 0; i < db->n; i++) {
+        free(db->e[i].sig);
+        free(db->e[i].serial);
+    }
     free(db->e);
     free(db);
 }
@@ -95,7 +102,7 @@ static bool add_entry(cg_tune_db *db, const char *sig, const cg_matmul_sched *s,
         char *copy = strdup(sig);
         if (!copy) return false;
         i = db->n++;
-        db->e[i].sig = copy;
+        db->e[i] = (tune_entry){.sig = copy};
     }
     db->e[i].s = *s;
     db->e[i].ms = ms;
@@ -138,7 +145,15 @@ static bool read_doc(cg_tune_db *db, const rt_json *root, char *why, size_t whyl
     }
     for (size_t i = 0; i < ents->count; i++) {
         const rt_json *e = ents->items[i], *s = rt_json_get(e, "sched");
-        const char *sig = jstr(e, "signature"), *kind = jstr(e, "kernel");
+        const char *sig = jstr(e, "signature"), *kind = jstr(e, "kernel"), *serial = jstr(e, "serial");
+        if (sig && kind && serial && strcmp(kind, "plan-threads") == 0 && strncmp(sig, "plan ", 5) == 0 &&
+            strspn(serial, "01") == strlen(serial)) {
+            if (!cg_tune_put_serial_sig(db, sig, serial, jnum(e, "ms"), jnum(e, "default_ms"))) {
+                snprintf(why, whylen, "out of memory");
+                return false;
+            }
+            continue;
+        }
         cg_matmul_sched m = {0};
         if (!sig || !kind || strcmp(kind, "matmul") != 0 || !s || s->kind != RT_JSON_OBJECT || !jint(s, "vec", &m.vec) ||
             !jint(s, "mr", &m.mr) || !jint(s, "nr", &m.nr) || !jint(s, "mc", &m.mc) || !jint(s, "kc", &m.kc) ||
@@ -176,7 +191,10 @@ cg_tune_db *cg_tune_load(const cg_cpu *cpu, bool warn) {
     rt_json_free(doc);
     if (!ok) {
         if (warn) fprintf(stderr, "iclc: warning: tune cache %s ignored: %s (run `iclc tune` to rebuild it)\n", db->path, why);
-        for (int i = 0; i < db->n; i++) free(db->e[i].sig);
+        for (int i = 0; i < db->n; i++) {
+            free(db->e[i].sig);
+            free(db->e[i].serial);
+        }
         db->n = 0;
     }
     return db;
@@ -200,6 +218,20 @@ static void write_db(FILE *f, const void *ctx) {
     for (int i = 0; i < db->n; i++) {
         const tune_entry *e = &db->e[i];
         rt_jw_begin_object(&w);
+        if (e->serial) {
+            rt_jw_key(&w, "kernel");
+            rt_jw_string(&w, "plan-threads");
+            rt_jw_key(&w, "signature");
+            rt_jw_string(&w, e->sig);
+            rt_jw_key(&w, "serial");
+            rt_jw_string(&w, e->serial);
+            rt_jw_key(&w, "ms");
+            rt_jw_double(&w, e->ms);
+            rt_jw_key(&w, "default_ms");
+            rt_jw_double(&w, e->default_ms);
+            rt_jw_end_object(&w);
+            continue;
+        }
         rt_jw_key(&w, "kernel");
         rt_jw_string(&w, "matmul");
         rt_jw_key(&w, "signature");
@@ -234,6 +266,37 @@ bool cg_tune_put(cg_tune_db *db, const char *sig, const cg_matmul_sched *s, doub
     return add_entry(db, sig, s, ms, default_ms, candidates);
 }
 
+bool cg_tune_put_serial_sig(cg_tune_db *db, const char *sig, const char *serial, double ms, double default_ms) {
+    char *copy = strdup(serial);
+    cg_matmul_sched none = {0};
+    if (!copy || !add_entry(db, sig, &none, ms, default_ms, 0)) {
+        free(copy);
+        return false;
+    }
+    int i = find(db, sig);
+    free(db->e[i].serial);
+    db->e[i].serial = copy;
+    return true;
+}
+
+static void plan_sig(uint64_t graph, int threads, char *buf, size_t len) {
+    snprintf(buf, len, "plan graph=%016llx threads=%d", (unsigned long long)graph, threads);
+}
+
+bool cg_tune_put_serial(cg_tune_db *db, uint64_t graph, int threads, const char *serial, double ms, double default_ms) {
+    char sig[128];
+    plan_sig(graph, threads, sig, sizeof sig);
+    return cg_tune_put_serial_sig(db, sig, serial, ms, default_ms);
+}
+
+const char *cg_tune_plan_serial(const cg_tune_db *db, uint64_t graph, int threads) {
+    if (!db || !db->n) return NULL;
+    char sig[128];
+    plan_sig(graph, threads, sig, sizeof sig);
+    int i = find(db, sig);
+    return i >= 0 ? db->e[i].serial : NULL;
+}
+
 bool cg_tune_save(const cg_tune_db *db, char *err, size_t errlen) {
     if (!db->path[0]) {
         snprintf(err, errlen, "no cache directory (set XDG_CACHE_HOME or HOME)");
@@ -251,6 +314,13 @@ void cg_tune_print(const cg_tune_db *db, FILE *f) {
             db->llvm);
     for (int i = 0; i < db->n; i++) {
         const tune_entry *e = &db->e[i];
+        if (e->serial) {
+            int ns = 0;
+            for (const char *c = e->serial; *c; c++) ns += *c == '1';
+            fprintf(f, "  %s\n    %d of %zu kernels on one thread: %.3f ms per run vs default %.3f ms (%.2fx)\n", e->sig, ns,
+                    strlen(e->serial), e->ms, e->default_ms, e->ms > 0 ? e->default_ms / e->ms : 0);
+            continue;
+        }
         fprintf(f, "  %s\n    mr %d nr %d (x%d) mc %d kc %d nc %d pack_a %d k_unroll %d: %.4f ms vs default %.4f ms (%.2fx, %d candidates)\n",
                 e->sig, e->s.mr, e->s.nr, e->s.vec, e->s.mc, e->s.kc, e->s.nc, e->s.pack_a, e->s.k_unroll, e->ms,
                 e->default_ms, e->ms > 0 ? e->default_ms / e->ms : 0, e->candidates);
@@ -465,5 +535,187 @@ out:
     free(C0);
     free(scratch);
     free(c);
+    return e;
+}
+
+/* ---- threads per kernel ---- */
+
+enum { TUNE_PARALLEL_WORK = 1 << 15 }; /* runtime/rt_exec_jit.c's threshold: smaller kernels run serially anyway */
+
+typedef struct runner {
+    const cg_plan *p;
+    cg_kernel_fn *fns;
+    void **slot, **ext;
+    void *arena, *scratch;
+    uint64_t step;
+    int threads;
+} runner;
+
+/* Runs kernel k as the JIT executor does: split over the threads, or on this thread when serial. */
+static void run_kernel(runner *r, int k, bool serial) {
+    const cg_kern *kn = &r->p->kerns[k];
+    void *bufs[CG_MAX_BUFS];
+    for (int j = 0; j < kn->nbufs; j++) {
+        int s = kn->bufs[j];
+        bufs[j] = s == CG_SLOT_STEP ? (void *)&r->step : s == CG_SLOT_SCRATCH ? r->scratch : r->slot[s];
+    }
+    int64_t n = kn->range;
+    if (n <= 0) return;
+    int nt = r->threads < n ? r->threads : (int)n;
+    if (serial || nt <= 1 || kn->work < TUNE_PARALLEL_WORK) {
+        r->fns[k](0, n, bufs);
+        return;
+    }
+    int64_t sb = r->p->scratch_bytes;
+    bool mm = kn->kind == CGK_MATMUL;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), tt = omp_get_num_threads();
+        void *local[CG_MAX_BUFS];
+        memcpy(local, bufs, (size_t)kn->nbufs * sizeof *local);
+        if (mm) local[CG_MM_BUF_SCRATCH] = (char *)r->scratch + (size_t)t * (size_t)sb;
+        int64_t lo = n * t / tt, hi = n * (t + 1) / tt;
+        if (lo < hi) r->fns[k](lo, hi, local);
+    }
+}
+
+/* Seconds of one run of the whole plan with the given choices (NULL: the default). */
+static double run_plan(runner *r, const char *serial) {
+    double t0 = now_s();
+    for (int k = 0; k < r->p->nkerns; k++) run_kernel(r, k, serial && serial[k] == '1');
+    return now_s() - t0;
+}
+
+cg_error cg_tune_threads(cg_jit *jit, const cg_plan *p, const cg_tune_opts *o, char **serial_out, double *ms_default,
+                         double *ms_tuned) {
+    *serial_out = NULL;
+    int K = p->nkerns, T = o->threads > 0 ? o->threads : 1;
+    double deadline = now_s() + (o->seconds > 0 ? o->seconds : 1);
+    runner r = {.p = p, .threads = T};
+    char *serial = calloc((size_t)K + 1, 1);
+    double *tp = malloc(((size_t)K + 1) * sizeof *tp), *ts = malloc(((size_t)K + 1) * sizeof *ts);
+    r.fns = calloc((size_t)K + 1, sizeof *r.fns);
+    r.slot = calloc((size_t)p->nslots + 1, sizeof *r.slot);
+    r.ext = calloc((size_t)p->next + 1, sizeof *r.ext);
+    r.arena = aligned_alloc(64, (size_t)(p->arena_bytes + 127) / 64 * 64);
+    r.scratch = aligned_alloc(64, (size_t)(p->scratch_bytes * T + 127) / 64 * 64);
+    cg_error e = cg_ok();
+    if (!serial || !tp || !ts || !r.fns || !r.slot || !r.ext || !r.arena || !r.scratch) {
+        e = cg_errorf("tune: out of memory");
+        goto out;
+    }
+    memset(r.arena, 0, (size_t)(p->arena_bytes + 127) / 64 * 64);
+    for (int i = 0; i < p->next && !e.failed; i++) { /* executor buffers: small random values */
+        int64_t n = p->slots[i].bytes / 4;
+        float *x = aligned_alloc(64, (size_t)(n + 16) * 4 / 64 * 64 + 64);
+        if (!x) e = cg_errorf("tune: out of memory");
+        else
+            for (int64_t j = 0; j < n; j++) x[j] = 0.01f * ((float)(j % 97) - 48.0f) / 48.0f;
+        r.ext[i] = r.slot[i] = x;
+    }
+    for (int i = p->next; i < p->nslots; i++) r.slot[i] = (char *)r.arena + p->slots[i].offset;
+    if (e.failed) goto out;
+    /* the plan's code: from the compile cache when the JIT stored it, else compiled (and stored for it) */
+    char key[2048];
+    cg_cache_key(jit, ir_graph_hash(p->g), p->threads, key, sizeof key);
+    snprintf(key + strlen(key), sizeof key - strlen(key), " plan=%016llx", (unsigned long long)p->digest);
+    cg_blob obj = {0};
+    bool loaded = cg_cache_load(key, p->digest, &obj) && !cg_jit_add_object(jit, obj.data, obj.size).failed;
+    cg_blob_free(&obj);
+    if (!loaded) {
+        LLVMModuleRef m = cg_module_create(jit, "tuneplan");
+        e = m ? cg_lower_emit(jit, m, p) : cg_errorf("tune: out of memory");
+        if (!e.failed) e = cg_jit_compile(jit, m, &obj);
+        if (m) LLVMDisposeModule(m);
+        if (e.failed) goto out;
+        char cerr[512], dir[4000];
+        if (cg_cache_dir(dir, sizeof dir)) cg_cache_store(key, p->digest, obj.data, obj.size, cerr, sizeof cerr);
+        cg_blob_free(&obj);
+    }
+    for (int k = 0; k < K && !e.failed; k++) {
+        void *fn;
+        e = cg_jit_lookup(jit, p->kerns[k].name, &fn);
+        r.fns[k] = (cg_kernel_fn)fn;
+    }
+    if (e.failed) goto out;
+    /* rounds over the plan in order: every undecided kernel runs both ways (min time kept); a kernel whose
+     * two times differ by 2x after two rounds is decided and runs only its faster way from then on */
+    char *decided = calloc((size_t)K + 1, 1);
+    if (!decided) {
+        e = cg_errorf("tune: out of memory");
+        goto out;
+    }
+    int cand = 0;
+    for (int k = 0; k < K; k++) {
+        tp[k] = ts[k] = INFINITY;
+        const cg_kern *kn = &p->kerns[k];
+        bool can = T > 1 && kn->range >= 2 && kn->work >= TUNE_PARALLEL_WORK;
+        serial[k] = '0';
+        decided[k] = !can;
+        cand += can;
+    }
+    run_plan(&r, NULL); /* warm-up */
+    double t_search = now_s();
+    if (deadline < t_search + 0.2 * (o->seconds > 0 ? o->seconds : 1)) /* compiling took most of the budget */
+        deadline = t_search + 0.2 * (o->seconds > 0 ? o->seconds : 1);
+    int rounds = 0, open = cand;
+    while (open > 0 && (rounds < 2 || now_s() < deadline) && rounds < 40) {
+        for (int k = 0; k < K; k++) {
+            if (decided[k]) {
+                run_kernel(&r, k, serial[k] == '1');
+                continue;
+            }
+            double t0 = now_s();
+            run_kernel(&r, k, false);
+            double t1 = now_s();
+            run_kernel(&r, k, true);
+            double t2 = now_s();
+            if (t1 - t0 < tp[k]) tp[k] = t1 - t0;
+            if (t2 - t1 < ts[k]) ts[k] = t2 - t1;
+            serial[k] = ts[k] < tp[k] ? '1' : '0';
+        }
+        rounds++;
+        open = 0;
+        for (int k = 0; k < K; k++)
+            if (!decided[k]) {
+                if (rounds >= 2 && (ts[k] > 2 * tp[k] || tp[k] > 2 * ts[k])) decided[k] = 1;
+                else open++;
+            }
+        if (o->progress)
+            fprintf(o->progress, "\r\033[Ktune %s: threads per kernel, round %d, %d of %d kernels undecided",
+                    o->label ? o->label : "", rounds, open, cand);
+    }
+    free(decided);
+    if (getenv("ICLC_TUNE_DEBUG"))
+        for (int k = 0; k < K; k++)
+            if (tp[k] < INFINITY)
+                fprintf(stderr, "tune: %s parallel %.4f ms serial %.4f ms -> %c\n", p->kerns[k].name, 1e3 * tp[k], 1e3 * ts[k], serial[k]);
+    /* whole runs, default vs tuned, alternating */
+    double bd = INFINITY, bt = INFINITY;
+    for (int i = 0; i < 3 || (i < 20 && now_s() < deadline); i++) {
+        double a = run_plan(&r, NULL), b = run_plan(&r, serial);
+        if (a < bd) bd = a;
+        if (b < bt) bt = b;
+    }
+    *ms_default = 1e3 * bd;
+    *ms_tuned = 1e3 * bt;
+    if (getenv("ICLC_TUNE_DEBUG")) fprintf(stderr, "tune: whole runs: default %.3f ms, tuned %.3f ms\n", 1e3 * bd, 1e3 * bt);
+    if (!(bt < 0.97 * bd)) { /* no clear gain: keep the default */
+        memset(serial, '0', (size_t)K);
+        *ms_tuned = *ms_default;
+    }
+    *serial_out = serial;
+    serial = NULL;
+out:
+    if (r.ext)
+        for (int i = 0; i < p->next; i++) free(r.ext[i]);
+    free(r.ext);
+    free(r.slot);
+    free(r.fns);
+    free(r.arena);
+    free(r.scratch);
+    free(tp);
+    free(ts);
+    free(serial);
     return e;
 }

@@ -50,6 +50,12 @@ bool cg_tune_put(cg_tune_db *db, const char *sig, const cg_matmul_sched *s, doub
                  int candidates);
 bool cg_tune_save(const cg_tune_db *db, char *err, size_t errlen);
 
+/* Per-kernel thread choices of a plan (graph hash, threads): '1' = run on the calling thread, '0' = split
+ * over the threads as usual; one character per kernel of the plan. NULL when not tuned. */
+const char *cg_tune_plan_serial(const cg_tune_db *db, uint64_t graph, int threads);
+bool cg_tune_put_serial(cg_tune_db *db, uint64_t graph, int threads, const char *serial, double ms, double default_ms);
+bool cg_tune_put_serial_sig(cg_tune_db *db, const char *sig, const char *serial, double ms, double default_ms);
+
 /* Prints the entries (signature, schedule, speed-up over the default) to f. */
 void cg_tune_print(const cg_tune_db *db, FILE *f);
 
@@ -68,6 +74,14 @@ typedef struct cg_tune_result {
     int tried;              /* candidates compiled and measured */
     double max_rel_diff;    /* winner vs default outputs */
 } cg_tune_result;
+
+/* Chooses, per kernel of plan p (p->g must be alive), whether to split it over o->threads threads or
+ * run it on the calling thread, by timing both inside runs of the plan (kernels clearly decided after
+ * two rounds stop being measured both ways). *serial gets one '0'/'1' per kernel (malloc'd; all '0'
+ * unless the whole plan gets 3% faster); *ms_default and *ms_tuned the fastest whole run each way.
+ * The plan's code comes from (and goes to) the JIT's compile cache. */
+cg_error cg_tune_threads(cg_jit *jit, const cg_plan *p, const cg_tune_opts *o, char **serial, double *ms_default,
+                         double *ms_tuned);
 
 /* Searches schedules of d on this CPU (jit's target). cg_ok() or an error. */
 cg_error cg_tune_matmul(cg_jit *jit, const cg_matmul_desc *d, const cg_tune_opts *o, cg_tune_result *r);

@@ -67,7 +67,7 @@ static bool collect(const ir_graph *g, const cg_cpu *cpu, int threads, shape *sh
 int cli_tune(int argc, char **argv) {
     const char *model = "transformer", *config = "tiny", *set = NULL, *task_name = "linear_regression",
                *task_params = NULL, *budget_s = "60s";
-    int64_t batch = 64, threads = 0, candidates = 24, seed = 1;
+    int64_t batch = 64, threads = 0, candidates = 12, seed = 1;
     bool show = false, quiet = false;
     cli_flag flags[] = {{"model", FLAG_STR, &model},       {"config", FLAG_STR, &config},
                         {"set", FLAG_STR, &set},           {"task", FLAG_STR, &task_name},
@@ -86,7 +86,7 @@ int cli_tune(int argc, char **argv) {
     int status = 2;
     cg_jit *jit = NULL;
     task *t = NULL;
-    ir_graph *g = NULL;
+    ir_graph *gs[2] = {NULL, NULL};
     cg_tune_db *db = NULL;
     shape *shapes = NULL;
     cg_error e = cg_jit_create(&jit, NULL);
@@ -116,11 +116,9 @@ int cli_tune(int argc, char **argv) {
     if (!(shapes = calloc(MAX_SHAPES, sizeof *shapes))) goto out;
     /* the training step's plan and the evaluation plan (what train, eval and bench compile) */
     for (int pass = 0; pass < 2; pass++) {
-        g = pass == 0 ? build_training_graph(&spec, t, batch, N, err, sizeof err)
-                      : build_eval_graph(&spec, t, batch, N, err, sizeof err);
-        if (!g || !collect(g, cpu, T, shapes, &n, err, sizeof err)) goto out;
-        ir_graph_free(g);
-        g = NULL;
+        gs[pass] = pass == 0 ? build_training_graph(&spec, t, batch, N, err, sizeof err)
+                             : build_eval_graph(&spec, t, batch, N, err, sizeof err);
+        if (!gs[pass] || !collect(gs[pass], cpu, T, shapes, &n, err, sizeof err)) goto out;
     }
     status = 1;
     double total = 0, t0 = rt_now();
@@ -129,9 +127,10 @@ int cli_tune(int argc, char **argv) {
     double saved = 0, before = 0;
     printf("tuning %d matmul shapes of %s:%s on %s (%s, %d threads), budget %.3g s\n", n, model, config, task_name,
            cpu->name, T, budget);
+    double mm_budget = budget * (T > 1 ? 0.4 : 1.0); /* the rest: threads per kernel */
     for (int i = 0; i < n; i++) {
         /* the budget: an equal floor per shape plus a share by FLOPs of what is left */
-        double left = budget - (rt_now() - t0);
+        double left = mm_budget - (rt_now() - t0);
         if (left <= 0) {
             printf("  budget spent: %d shapes left untuned\n", n - i);
             break;
@@ -159,15 +158,49 @@ int cli_tune(int argc, char **argv) {
                r.best.nr, r.best.mc, r.best.kc, r.best.nc, r.best.pack_a, r.best.k_unroll, r.tried);
         if (!cg_tune_save(db, err, sizeof err)) goto out; /* after every shape: an interrupted run keeps its results */
     }
+    /* threads per kernel, on the final plans (with the matmul winners): training 2/3, evaluation 1/3 */
+    for (int pass = 0; pass < 2 && T > 1; pass++) {
+        double left = budget - (rt_now() - t0);
+        if (left <= 0.5) {
+            printf("  budget spent: threads per kernel not tuned for the %s plan\n", pass ? "evaluation" : "training");
+            continue;
+        }
+        cg_extbuf *ext;
+        int next = cg_plan_default_ext(gs[pass], &ext);
+        cg_plan_opts po = {.cpu = cpu, .threads = T, .tune = db};
+        cg_plan *p = next >= 0 ? cg_plan_build(gs[pass], ext, next, &po, err, sizeof err) : NULL;
+        free(ext);
+        if (!p) goto out;
+        char label[64], *serial = NULL;
+        snprintf(label, sizeof label, "[%s plan]", pass ? "evaluation" : "training");
+        cg_tune_opts o = {.seconds = pass ? left : left * 2 / 3, .threads = T, .progress = prog, .label = label};
+        double md, mt;
+        e = cg_tune_threads(jit, p, &o, &serial, &md, &mt);
+        if (prog) fprintf(prog, "\r\033[K");
+        int nser = 0;
+        for (int k = 0; serial && k < p->nkerns; k++) nser += serial[k] == '1';
+        int nk = p->nkerns;
+        cg_plan_free(p);
+        if (e.failed) {
+            snprintf(err, sizeof err, "%s: %s", label, e.msg);
+            goto out;
+        }
+        cg_tune_put_serial(db, ir_graph_hash(gs[pass]), T, serial, mt, md);
+        free(serial);
+        printf("  %-24s threads per kernel: %d of %d kernels on one thread; run %.3f ms -> %.3f ms (%.2fx)\n", label, nser,
+               nk, md, mt, mt > 0 ? md / mt : 0);
+        if (!cg_tune_save(db, err, sizeof err)) goto out;
+    }
     char path[4300];
     cg_tune_path(cpu, path, sizeof path);
-    printf("tuned in %.1f s: matmuls %.3f ms -> %.3f ms per step (%.2fx); winners in %s\n", rt_now() - t0, before,
+    printf("tuned in %.1f s: matmuls %.3f ms -> %.3f ms per run of both plans (%.2fx); winners in %s\n", rt_now() - t0, before,
            before - saved, before - saved > 0 ? before / (before - saved) : 0, path);
     status = 0;
 out:
     if (status) fprintf(stderr, "iclc tune: %s\n", err[0] ? err : "out of memory");
     free(shapes);
-    ir_graph_free(g);
+    ir_graph_free(gs[0]);
+    ir_graph_free(gs[1]);
     task_free(t);
     cg_tune_free(db);
     cg_jit_destroy(jit);

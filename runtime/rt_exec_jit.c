@@ -60,7 +60,7 @@ static bool jit_run(rt_plan *p, uint64_t step, char *err, size_t errlen) {
         if (n <= 0) continue;
         double t0 = jp->prof ? rt_now() : 0;
         int nt = T < n ? T : (int)n;
-        if (nt <= 1 || kn->work < PARALLEL_WORK) {
+        if (nt <= 1 || kn->work < PARALLEL_WORK || kn->serial) {
             jp->fns[k](0, n, bufs);
             if (jp->prof) jp->prof[k] += rt_now() - t0;
             continue;
