@@ -641,8 +641,9 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
     p->digest = plan_digest(p);
     if (opts && opts->tune) { /* `iclc tune`'s per-kernel thread choices (run-time only: not in the digest) */
         const char *serial = cg_tune_plan_serial(opts->tune, ir_graph_hash(g), p->threads);
-        if (serial && (int)strlen(serial) == p->nkerns)
-            for (int k = 0; k < p->nkerns; k++) p->kerns[k].serial = serial[k] == '1';
+        int64_t below = cg_tune_threshold(opts->tune, p->threads); /* else the tuned rule, if any */
+        bool own = serial && (int)strlen(serial) == p->nkerns;
+        for (int k = 0; k < p->nkerns; k++) p->kerns[k].serial = own ? serial[k] == '1' : p->kerns[k].work < below;
     }
     free(live), free(force), free(seen), free(nuse), free(users), free(touched);
     return p;

@@ -146,8 +146,9 @@ static bool read_doc(cg_tune_db *db, const rt_json *root, char *why, size_t whyl
     for (size_t i = 0; i < ents->count; i++) {
         const rt_json *e = ents->items[i], *s = rt_json_get(e, "sched");
         const char *sig = jstr(e, "signature"), *kind = jstr(e, "kernel"), *serial = jstr(e, "serial");
-        if (sig && kind && serial && strcmp(kind, "plan-threads") == 0 && strncmp(sig, "plan ", 5) == 0 &&
-            strspn(serial, "01") == strlen(serial)) {
+        if (sig && kind && serial && strcmp(kind, "plan-threads") == 0 &&
+            ((strncmp(sig, "plan ", 5) == 0 && strspn(serial, "01") == strlen(serial)) ||
+             (strncmp(sig, "serial-below ", 13) == 0 && *serial && strspn(serial, "0123456789") == strlen(serial)))) {
             if (!cg_tune_put_serial_sig(db, sig, serial, jnum(e, "ms"), jnum(e, "default_ms"))) {
                 snprintf(why, whylen, "out of memory");
                 return false;
@@ -289,6 +290,23 @@ bool cg_tune_put_serial(cg_tune_db *db, uint64_t graph, int threads, const char 
     return cg_tune_put_serial_sig(db, sig, serial, ms, default_ms);
 }
 
+static void thr_sig(int threads, char *buf, size_t len) { snprintf(buf, len, "serial-below threads=%d", threads); }
+
+bool cg_tune_put_threshold(cg_tune_db *db, int threads, int64_t work) {
+    char sig[64], val[32];
+    thr_sig(threads, sig, sizeof sig);
+    snprintf(val, sizeof val, "%lld", (long long)work);
+    return cg_tune_put_serial_sig(db, sig, val, 0, 0);
+}
+
+int64_t cg_tune_threshold(const cg_tune_db *db, int threads) {
+    if (!db || !db->n) return 0;
+    char sig[64];
+    thr_sig(threads, sig, sizeof sig);
+    int i = find(db, sig);
+    return i >= 0 && db->e[i].serial ? strtoll(db->e[i].serial, NULL, 10) : 0;
+}
+
 const char *cg_tune_plan_serial(const cg_tune_db *db, uint64_t graph, int threads) {
     if (!db || !db->n) return NULL;
     char sig[128];
@@ -314,6 +332,11 @@ void cg_tune_print(const cg_tune_db *db, FILE *f) {
             db->llvm);
     for (int i = 0; i < db->n; i++) {
         const tune_entry *e = &db->e[i];
+        if (e->serial && strncmp(e->sig, "serial-below", 12) == 0) {
+            fprintf(f, "  %s\n    kernels of plans not tuned themselves run on one thread below %s element operations\n",
+                    e->sig, e->serial);
+            continue;
+        }
         if (e->serial) {
             int ns = 0;
             for (const char *c = e->serial; *c; c++) ns += *c == '1';
@@ -587,7 +610,7 @@ static double run_plan(runner *r, const char *serial) {
 }
 
 cg_error cg_tune_threads(cg_jit *jit, const cg_plan *p, const cg_tune_opts *o, char **serial_out, double *ms_default,
-                         double *ms_tuned) {
+                         double *ms_tuned, int64_t *threshold) {
     *serial_out = NULL;
     int K = p->nkerns, T = o->threads > 0 ? o->threads : 1;
     double deadline = now_s() + (o->seconds > 0 ? o->seconds : 1);
@@ -686,6 +709,23 @@ cg_error cg_tune_threads(cg_jit *jit, const cg_plan *p, const cg_tune_opts *o, c
                     o->label ? o->label : "", rounds, open, cand);
     }
     free(decided);
+    /* the same choice as a rule for plans not tuned themselves (other shapes, e.g. the curriculum's
+     * shorter prompts): kernels with work below the threshold that minimises the measured total run serially */
+    if (threshold) {
+        double best_t = INFINITY;
+        *threshold = 0;
+        for (int c = -1; c < K; c++) {
+            int64_t x = c < 0 ? 0 : p->kerns[c].work + 1;
+            if (c >= 0 && tp[c] == INFINITY) continue;
+            double tot = 0;
+            for (int k = 0; k < K; k++)
+                if (tp[k] < INFINITY) tot += p->kerns[k].work < x ? ts[k] : tp[k];
+            if (tot < best_t * 0.999 || (tot <= best_t && x < *threshold)) {
+                best_t = tot;
+                *threshold = x;
+            }
+        }
+    }
     if (getenv("ICLC_TUNE_DEBUG"))
         for (int k = 0; k < K; k++)
             if (tp[k] < INFINITY)
@@ -703,6 +743,7 @@ cg_error cg_tune_threads(cg_jit *jit, const cg_plan *p, const cg_tune_opts *o, c
     if (!(bt < 0.97 * bd)) { /* no clear gain: keep the default */
         memset(serial, '0', (size_t)K);
         *ms_tuned = *ms_default;
+        if (threshold) *threshold = 0;
     }
     *serial_out = serial;
     serial = NULL;

@@ -54,6 +54,10 @@ bool cg_tune_save(const cg_tune_db *db, char *err, size_t errlen);
  * over the threads as usual; one character per kernel of the plan. NULL when not tuned. */
 const char *cg_tune_plan_serial(const cg_tune_db *db, uint64_t graph, int threads);
 bool cg_tune_put_serial(cg_tune_db *db, uint64_t graph, int threads, const char *serial, double ms, double default_ms);
+/* The rule for plans without their own entry: kernels of less work (cg_kern.work) than the threshold
+ * run on the calling thread; 0 when not tuned. *threshold of cg_tune_threads is the best such rule. */
+int64_t cg_tune_threshold(const cg_tune_db *db, int threads);
+bool cg_tune_put_threshold(cg_tune_db *db, int threads, int64_t work);
 bool cg_tune_put_serial_sig(cg_tune_db *db, const char *sig, const char *serial, double ms, double default_ms);
 
 /* Prints the entries (signature, schedule, speed-up over the default) to f. */
@@ -81,7 +85,7 @@ typedef struct cg_tune_result {
  * unless the whole plan gets 3% faster); *ms_default and *ms_tuned the fastest whole run each way.
  * The plan's code comes from (and goes to) the JIT's compile cache. */
 cg_error cg_tune_threads(cg_jit *jit, const cg_plan *p, const cg_tune_opts *o, char **serial, double *ms_default,
-                         double *ms_tuned);
+                         double *ms_tuned, int64_t *threshold);
 
 /* Searches schedules of d on this CPU (jit's target). cg_ok() or an error. */
 cg_error cg_tune_matmul(cg_jit *jit, const cg_matmul_desc *d, const cg_tune_opts *o, cg_tune_result *r);

@@ -175,7 +175,8 @@ int cli_tune(int argc, char **argv) {
         snprintf(label, sizeof label, "[%s plan]", pass ? "evaluation" : "training");
         cg_tune_opts o = {.seconds = pass ? left : left * 2 / 3, .threads = T, .progress = prog, .label = label};
         double md, mt;
-        e = cg_tune_threads(jit, p, &o, &serial, &md, &mt);
+        int64_t below = 0;
+        e = cg_tune_threads(jit, p, &o, &serial, &md, &mt, &below);
         if (prog) fprintf(prog, "\r\033[K");
         int nser = 0;
         for (int k = 0; serial && k < p->nkerns; k++) nser += serial[k] == '1';
@@ -186,9 +187,11 @@ int cli_tune(int argc, char **argv) {
             goto out;
         }
         cg_tune_put_serial(db, ir_graph_hash(gs[pass]), T, serial, mt, md);
+        if (pass == 0) cg_tune_put_threshold(db, T, below); /* from the training plan: the rule for other plans */
         free(serial);
-        printf("  %-24s threads per kernel: %d of %d kernels on one thread; run %.3f ms -> %.3f ms (%.2fx)\n", label, nser,
-               nk, md, mt, mt > 0 ? md / mt : 0);
+        printf("  %-24s threads per kernel: %d of %d kernels on one thread; run %.3f ms -> %.3f ms (%.2fx)%s\n", label,
+               nser, nk, md, mt, mt > 0 ? md / mt : 0, pass ? "" : "");
+        if (pass == 0) printf("  other plans of this CPU: kernels below %lld element operations on one thread\n", (long long)below);
         if (!cg_tune_save(db, err, sizeof err)) goto out;
     }
     char path[4300];
