@@ -82,7 +82,7 @@ int cli_tune(int argc, char **argv) {
     if (budget <= 0) return cli_usage_error("tune", "--budget wants a duration such as 60s, 2m or 90 (got '%s')", budget_s);
     if (batch < 1 || threads < 0 || candidates < 1 || candidates > 1000)
         return cli_usage_error("tune", "need --batch >= 1, --threads >= 0 and --candidates in 1..1000");
-    char err[2048] = "";
+    char err[2200] = "";
     int status = 2;
     cg_jit *jit = NULL;
     task *t = NULL;
@@ -147,7 +147,7 @@ int cli_tune(int argc, char **argv) {
         e = cg_tune_matmul(jit, &shapes[i].d, &o, &r);
         if (prog) fprintf(prog, "\r\033[K");
         if (e.failed) {
-            snprintf(err, sizeof err, "%s: %s", shapes[i].sig, e.msg);
+            snprintf(err, sizeof err, "%.900s: %.1100s", shapes[i].sig, e.msg);
             goto out;
         }
         cg_tune_put(db, shapes[i].sig, &r.best, r.ms_best, r.ms_default, r.tried);
