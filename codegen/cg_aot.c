@@ -156,9 +156,10 @@ static void gen_driver(sbuf *b, const cg_plan *p, const cg_extbuf *ext, int in_b
     for (int i = 0; i < p->nslots; i++)
         sb_printf(b, "    {%d, %lldLL},\n", i < p->next ? i : -1, (long long)(i < p->next ? 0 : p->slots[i].offset));
     sb_printf(b, "};\n\n");
-    for (int k = 0; k < p->nkerns; k++) sb_printf(b, "extern void %s(int64_t, int64_t, void **);\n", p->kerns[k].name);
+    for (int k = 0; k < p->nkerns; k++) /* kernels of the same code share the function of the first (impl) */
+        if (p->kerns[k].impl == k) sb_printf(b, "extern void %s(int64_t, int64_t, void **);\n", p->kerns[k].name);
     sb_printf(b, "static void (*const FNS[NKERN])(int64_t, int64_t, void **) = {");
-    for (int k = 0; k < p->nkerns; k++) sb_printf(b, "%s%s", k ? ", " : "", p->kerns[k].name);
+    for (int k = 0; k < p->nkerns; k++) sb_printf(b, "%s%s", k ? ", " : "", p->kerns[p->kerns[k].impl].name);
     sb_printf(b, "};\n\ntypedef struct { long long range, work; int matmul, nbufs; int bufs[%d]; } kern_t;\n"
                  "static const kern_t KERNS[NKERN] = {\n",
               CG_MAX_BUFS);
@@ -248,7 +249,7 @@ cg_error cg_aot_build(const ir_graph *g, const char *dir, const cg_aot_opts *opt
         e = cg_errorf("export: out of memory");
         goto out;
     }
-    e = cg_lower_emit(jit, m, plan);
+    e = cg_lower_emit(jit, m, plan, NULL);
     if (!e.failed) e = cg_jit_optimize(jit, m);
     if (!e.failed) e = cg_jit_emit_object(jit, m, &obj); /* PIC, from a clone */
     if (e.failed) goto out;

@@ -43,15 +43,15 @@ bool cg_cache_path(const char *key, char *buf, size_t len) {
 
 static bool read_exact(FILE *f, void *p, size_t n) { return fread(p, 1, n, f) == n; }
 
-bool cg_cache_load(const char *key, uint64_t digest, cg_blob *obj) {
+bool cg_cache_load(const char *key, uint64_t digest, int nobj, cg_blob *obj) {
     char path[4096];
-    *obj = (cg_blob){0};
-    if (!cg_cache_path(key, path, sizeof path)) return false;
+    for (int i = 0; i < nobj; i++) obj[i] = (cg_blob){0};
+    if (nobj < 1 || nobj > CG_CACHE_MAX_OBJS || !cg_cache_path(key, path, sizeof path)) return false;
     FILE *f = fopen(path, "rb");
     if (!f) return false;
     char magic[8];
-    uint32_t version, klen;
-    uint64_t dig, size, sum;
+    uint32_t version, klen, count;
+    uint64_t dig;
     const char *why = NULL;
     char *k = NULL;
     if (!read_exact(f, magic, 8) || memcmp(magic, MAGIC, 8) != 0) why = "not a cache file";
@@ -60,50 +60,59 @@ bool cg_cache_load(const char *key, uint64_t digest, cg_blob *obj) {
              memcmp(k, key, klen) != 0)
         why = "key mismatch";
     else if (!read_exact(f, &dig, 8) || dig != digest) why = "plan digest mismatch";
-    else if (!read_exact(f, &size, 8) || !read_exact(f, &sum, 8) || size == 0 || size > ((uint64_t)1 << 32)) why = "bad header";
-    else if (!(obj->data = malloc(size)) || !read_exact(f, obj->data, size)) why = "truncated";
-    else if (fgetc(f) != EOF) why = "trailing bytes";
-    else if (fnv64(obj->data, size) != sum) why = "checksum mismatch";
+    else if (!read_exact(f, &count, 4) || count != (uint32_t)nobj) why = "object count mismatch";
+    for (int i = 0; i < nobj && !why; i++) {
+        uint64_t size, sum;
+        if (!read_exact(f, &size, 8) || !read_exact(f, &sum, 8) || size == 0 || size > ((uint64_t)1 << 32)) why = "bad header";
+        else if (!(obj[i].data = malloc(size)) || !read_exact(f, obj[i].data, size)) why = "truncated";
+        else if (fnv64(obj[i].data, size) != sum) why = "checksum mismatch";
+        else obj[i].size = size;
+    }
+    if (!why && fgetc(f) != EOF) why = "trailing bytes";
     free(k);
     fclose(f);
     if (why) {
         fprintf(stderr, "iclc: warning: ignoring compile cache entry %s (%s); rebuilding\n", path, why);
-        free(obj->data);
-        *obj = (cg_blob){0};
+        for (int i = 0; i < nobj; i++) {
+            free(obj[i].data);
+            obj[i] = (cg_blob){0};
+        }
         return false;
     }
-    obj->size = size;
     return true;
 }
 
 typedef struct entry {
     const char *key;
     uint64_t digest;
-    const void *obj;
-    size_t size;
+    int nobj;
+    const cg_blob *obj;
 } entry;
 
 static void write_entry(FILE *f, const void *ctx) {
     const entry *e = ctx;
-    uint32_t version = CG_CACHE_FORMAT, klen = (uint32_t)strlen(e->key);
-    uint64_t size = e->size, sum = fnv64(e->obj, e->size);
+    uint32_t version = CG_CACHE_FORMAT, klen = (uint32_t)strlen(e->key), count = (uint32_t)e->nobj;
     fwrite(MAGIC, 1, 8, f);
     fwrite(&version, 4, 1, f);
     fwrite(&klen, 4, 1, f);
     fwrite(e->key, 1, klen, f);
     fwrite(&e->digest, 8, 1, f);
-    fwrite(&size, 8, 1, f);
-    fwrite(&sum, 8, 1, f);
-    fwrite(e->obj, 1, e->size, f);
+    fwrite(&count, 4, 1, f);
+    for (int i = 0; i < e->nobj; i++) {
+        uint64_t size = e->obj[i].size, sum = fnv64(e->obj[i].data, e->obj[i].size);
+        fwrite(&size, 8, 1, f);
+        fwrite(&sum, 8, 1, f);
+        fwrite(e->obj[i].data, 1, e->obj[i].size, f);
+    }
 }
 
-bool cg_cache_store(const char *key, uint64_t digest, const void *obj, size_t size, char *err, size_t errlen) {
+bool cg_cache_store(const char *key, uint64_t digest, int nobj, const cg_blob *obj, char *err, size_t errlen) {
     char dir[4000], path[4096];
     if (!cg_cache_dir(dir, sizeof dir) || !cg_cache_path(key, path, sizeof path)) {
         snprintf(err, errlen, "compile cache disabled");
         return false;
     }
     if (!rt_mkdirs(dir, err, errlen)) return false;
-    entry e = {key, digest, obj, size};
+    entry e = {key, digest, nobj, obj};
     return rt_write_atomic(path, write_entry, &e, err, errlen);
 }

@@ -2,8 +2,8 @@
  *
  * Location: $XDG_CACHE_HOME/iclc/ (else ~/.cache/iclc/); ICLC_NO_CACHE=1 disables it. One file per
  * key, "jit-<16 hex digits of the key's hash>.obj":
- *   "ICLCJIT\n"  u32 format version  u32 key length  key bytes  u64 plan digest  u64 object size
- *   u64 FNV-1a-64 checksum of the object  object bytes
+ *   "ICLCJIT\n"  u32 format version  u32 key length  key bytes  u64 plan digest  u32 object count
+ *   then per object: u64 size  u64 FNV-1a-64 checksum of the object  object bytes
  * The key string names everything the code depends on (format version, graph hash, CPU name and
  * features, LLVM version, thread count); the plan digest guards against a planner that changed
  * without a format bump. A file that is truncated, corrupted or for another key is ignored with a
@@ -17,7 +17,7 @@
 
 #include "codegen/cg_jit.h"
 
-enum { CG_CACHE_FORMAT = 1 };
+enum { CG_CACHE_FORMAT = 2, CG_CACHE_MAX_OBJS = 16 };
 
 /* The cache directory into buf; false when the cache is disabled or no directory can be named. */
 bool cg_cache_dir(char *buf, size_t len);
@@ -28,11 +28,11 @@ void cg_cache_key(const cg_jit *jit, uint64_t graph, int threads, char *buf, siz
 /* The entry's file path for key into buf; false when the cache is disabled. */
 bool cg_cache_path(const char *key, char *buf, size_t len);
 
-/* Reads a valid entry (same key and digest, intact checksum) into *obj (cg_blob_free it). false when
- * absent, disabled or invalid (invalid entries print a one-line warning). */
-bool cg_cache_load(const char *key, uint64_t digest, cg_blob *obj);
+/* Reads a valid entry of exactly nobj objects (same key and digest, intact checksums) into obj[0..nobj)
+ * (cg_blob_free each). false when absent, disabled or invalid (invalid entries print a one-line warning). */
+bool cg_cache_load(const char *key, uint64_t digest, int nobj, cg_blob *obj);
 
-/* Writes an entry atomically (creating the directory). false + message on failure. */
-bool cg_cache_store(const char *key, uint64_t digest, const void *obj, size_t size, char *err, size_t errlen);
+/* Writes an entry of nobj objects atomically (creating the directory). false + message on failure. */
+bool cg_cache_store(const char *key, uint64_t digest, int nobj, const cg_blob *obj, char *err, size_t errlen);
 
 #endif

@@ -447,6 +447,23 @@ cg_error cg_jit_compile(cg_jit *jit, LLVMModuleRef m, cg_blob *obj) {
     return e;
 }
 
+cg_error cg_jit_define_symbol(cg_jit *jit, const char *name, void *addr) {
+    LLVMOrcCSymbolMapPair pair;
+    pair.Name = LLVMOrcLLJITMangleAndIntern(jit->lljit, name); /* released by the MU */
+    pair.Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)addr;
+    pair.Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+    pair.Sym.Flags.TargetFlags = 0;
+    LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(&pair, 1);
+    LLVMErrorRef err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(jit->lljit), mu);
+    if (err) {
+        LLVMOrcDisposeMaterializationUnit(mu);
+        char what[300];
+        snprintf(what, sizeof what, "cg_jit: defining %s", name);
+        return from_llvm_error(err, what);
+    }
+    return cg_ok();
+}
+
 cg_error cg_jit_lookup(cg_jit *jit, const char *name, void **fn) {
     *fn = NULL;
     LLVMOrcExecutorAddress addr = 0;

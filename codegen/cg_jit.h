@@ -154,6 +154,11 @@ cg_error cg_jit_remove(cg_jit *jit, cg_code *code);
  * bytes (for a compile cache). */
 cg_error cg_jit_compile(cg_jit *jit, LLVMModuleRef m, cg_blob *obj);
 
+/* Makes a C function or object of this process callable from generated code
+ * under `name` (declare it in the module as an external function). Needed for
+ * runtime helpers that are not exported from the executable (no -rdynamic). */
+cg_error cg_jit_define_symbol(cg_jit *jit, const char *name, void *addr);
+
 /* Looks up an external function by its (unmangled) name; links on first use. */
 cg_error cg_jit_lookup(cg_jit *jit, const char *name, void **fn);
 

@@ -485,12 +485,13 @@ static void emit_scan(em *e, bool complex) {
 
 /* ---- the module ---- */
 
-cg_error cg_lower_emit(cg_jit *jit, LLVMModuleRef m, const cg_plan *p) {
+cg_error cg_lower_emit(cg_jit *jit, LLVMModuleRef m, const cg_plan *p, const unsigned char *select) {
     LLVMContextRef c = cg_jit_context(jit);
     em e = {.jit = jit, .m = m, .p = p, .g = p->g, .f32 = LLVMFloatTypeInContext(c), .i64 = LLVMInt64TypeInContext(c),
             .i32 = LLVMInt32TypeInContext(c), .err = cg_ok()};
     for (int i = 0; i < p->nkerns && !e.err.failed; i++) {
         const cg_kern *kn = &p->kerns[i];
+        if ((select && !select[i]) || kn->impl != i) continue; /* shared functions are emitted once */
         e.kn = kn;
         if (kn->kind == CGK_MATMUL) {
             cg_matmul_info info;

@@ -19,7 +19,8 @@
 #include "codegen/cg_jit.h"
 #include "codegen/cg_plan.h"
 
-/* Emits every kernel of p into m (named p->kerns[i].name). */
-cg_error cg_lower_emit(cg_jit *jit, LLVMModuleRef m, const cg_plan *p);
+/* Emits the kernels of p into m (named p->kerns[i].name): all of them when select is NULL, else those
+ * with select[i] != 0 (the executor compiles parts of a plan on several threads, one cg_jit each). */
+cg_error cg_lower_emit(cg_jit *jit, LLVMModuleRef m, const cg_plan *p, const unsigned char *select);
 
 #endif

@@ -65,7 +65,7 @@ static void require_storage(const ir_graph *g, ir_id n, bool *force) {
 
 void cg_plan_free(cg_plan *p) {
     if (!p) return;
-    for (int i = 0; i < p->nkerns; i++) free(p->kerns[i].fused);
+    for (int i = 0; i < p->nkerns; i++) free(p->kerns[i].fused), free(p->kerns[i].sig), free(p->kerns[i].sigslots);
     free(p->kerns);
     free(p->slots);
     free(p->mode);
@@ -95,9 +95,64 @@ typedef struct walk {
     cg_kern *k;
     bool *seen; /* per node, reset per kernel (only touched entries) */
     ir_id *touched;
+    int *local; /* per node: its position in touched (valid while seen) */
     int ntouched;
-    bool flat, step, overflow;
+    bool flat, step, overflow, oom;
 } walk;
+
+/* ---- kernel signatures ---- */
+
+enum { T_LEAF = 1, T_NODE, T_REF, T_ROOT, T_COPY, T_MM, T_DST, T_KERN };
+
+static void tok(walk *w, int64_t v) {
+    cg_kern *k = w->k;
+    if (k->nsig == k->capsig) {
+        int cap = k->capsig ? 2 * k->capsig : 64;
+        int64_t *t = realloc(k->sig, (size_t)cap * sizeof *t);
+        if (!t) {
+            w->oom = true;
+            return;
+        }
+        k->sig = t;
+        k->capsig = cap;
+    }
+    k->sig[k->nsig++] = v;
+}
+
+/* A token holding a slot, rewritten to the slot's position in the kernel's buffers at the end. */
+static void tok_slot(walk *w, int slot) {
+    cg_kern *k = w->k;
+    if (k->nsigslots == k->capsigslots) {
+        int cap = k->capsigslots ? 2 * k->capsigslots : 16;
+        int *t = realloc(k->sigslots, (size_t)cap * sizeof *t);
+        if (!t) {
+            w->oom = true;
+            return;
+        }
+        k->sigslots = t;
+        k->capsigslots = cap;
+    }
+    k->sigslots[k->nsigslots++] = k->nsig;
+    tok(w, slot);
+}
+
+static void tok_shape(walk *w, ir_shape s) {
+    tok(w, s.rank);
+    for (int i = 0; i < s.rank; i++) tok(w, s.dim[i]);
+}
+
+static void tok_node(walk *w, const ir_node *n) {
+    const ir_attrs *a = &n->attr;
+    int64_t bits;
+    memcpy(&bits, &a->value, sizeof bits);
+    tok(w, n->op);
+    tok_shape(w, n->shape);
+    tok(w, bits);
+    tok(w, a->seed), tok(w, a->axis), tok(w, a->start), tok(w, a->end), tok(w, a->lo), tok(w, a->hi);
+    for (int i = 0; i < IR_MAX_RANK; i++) tok(w, a->perm[i]);
+    tok(w, (int64_t)a->reverse | (int64_t)a->ta << 1 | (int64_t)a->tb << 2);
+    tok(w, n->nin);
+}
 
 static void add_buf(walk *w, int slot) {
     for (int i = 0; i < w->k->nbufs; i++)
@@ -127,11 +182,21 @@ static void walk_node(walk *w, ir_id id, bool is_root) {
     cg_mode m = w->p->mode[id];
     if (!is_root && m != CGM_INLINE) {
         add_buf(w, w->p->slot[id]);
+        tok(w, T_LEAF);
+        tok_slot(w, w->p->slot[id]);
+        tok_shape(w, n->shape);
         return;
     }
-    if (w->seen[id]) return;
+    if (w->seen[id]) {
+        tok(w, T_REF);
+        tok(w, w->local[id]);
+        return;
+    }
     w->seen[id] = true;
+    w->local[id] = w->ntouched;
     w->touched[w->ntouched++] = id;
+    tok(w, is_root ? T_ROOT : T_NODE);
+    tok_node(w, n);
     if (!is_root) w->k->fused[w->k->nfused++] = id;
     if (n->op == OP_rand_mask) w->step = true;
     if (!flat_ok(g, n)) w->flat = false;
@@ -190,11 +255,24 @@ static bool fill_kernel(cg_plan *p, cg_kern *k, walk *w, const cg_plan_opts *opt
         }
         k->range = numel > 0 ? k->mm_info.n_items : 0;
         k->work = (int64_t)(k->mm_info.flops / 2);
-        return true;
+        tok(w, T_MM);
+        tok(w, d->M), tok(w, d->N), tok(w, d->K), tok(w, d->trans_a), tok(w, d->trans_b), tok(w, d->lda), tok(w, d->ldb);
+        tok(w, d->ldc), tok(w, d->accumulate), tok(w, d->n_batch);
+        for (int i = 0; i < d->n_batch; i++) tok(w, d->batch[i]), tok(w, d->a_bstride[i]), tok(w, d->b_bstride[i]), tok(w, d->c_bstride[i]);
+        const cg_matmul_sched *sc = &k->mm_info.sched;
+        tok(w, sc->vec), tok(w, sc->mr), tok(w, sc->nr), tok(w, sc->mc), tok(w, sc->kc), tok(w, sc->nc), tok(w, sc->pack_a);
+        tok(w, sc->pack_b), tok(w, sc->k_unroll), tok(w, sc->threads), tok(w, k->range);
+        for (int i = 0; i < 3; i++) tok_slot(w, k->bufs[i]);
+        return !w->oom || fail(err, errlen, "jit: out of memory");
     }
     add_buf(w, k->dst);
-    if (k->copy) add_buf(w, p->slot[k->root]);
-    else walk_node(w, k->root, true);
+    if (k->copy) {
+        add_buf(w, p->slot[k->root]);
+        tok(w, T_COPY);
+        tok_slot(w, p->slot[k->root]);
+        tok_shape(w, n->shape);
+    } else walk_node(w, k->root, true);
+    if (w->oom) return fail(err, errlen, "jit: out of memory");
     for (int i = 0; i < w->ntouched; i++) w->seen[w->touched[i]] = false;
     if (w->step) add_buf(w, CG_SLOT_STEP);
     if (w->overflow)
@@ -309,7 +387,7 @@ static uint64_t plan_digest(const cg_plan *p) {
         h = mix(mix(mix(h, (uint64_t)k->kind), (uint64_t)k->root), (uint64_t)k->range);
         h = mix(mix(mix(h, (uint64_t)k->flat), (uint64_t)k->block), (uint64_t)k->nbufs);
         for (int j = 0; j < k->nbufs; j++) h = mix(h, (uint64_t)(int64_t)k->bufs[j]);
-        h = mix(mix(h, (uint64_t)k->mm_info.n_items), (uint64_t)k->mm_info.scratch_bytes);
+        h = mix(mix(mix(h, (uint64_t)k->mm_info.n_items), (uint64_t)k->mm_info.scratch_bytes), (uint64_t)k->impl);
         const cg_matmul_sched *ms = &k->mm_info.sched; /* tuned schedules give other code */
         h = mix(mix(mix(mix(h, (uint64_t)ms->vec), (uint64_t)ms->mr), (uint64_t)ms->nr), (uint64_t)ms->kc);
         h = mix(mix(mix(mix(h, (uint64_t)ms->mc), (uint64_t)ms->nc), (uint64_t)(ms->pack_a + 2)), (uint64_t)ms->k_unroll);
@@ -349,6 +427,22 @@ static bool merge_flat(cg_plan *p, char *err, size_t errlen) {
                 g->nfused += kn->nfused;
                 memcpy(g->bufs, bufs, sizeof bufs);
                 g->nbufs = nb;
+                walk tw = {.k = g};
+                int base = g->nsig;
+                for (int i = 0; i < kn->nsig; i++) tok(&tw, kn->sig[i]);
+                for (int i = 0; i < kn->nsigslots; i++) {
+                    if (g->nsigslots == g->capsigslots) {
+                        int cap = g->capsigslots ? 2 * g->capsigslots : 16;
+                        int *t = realloc(g->sigslots, (size_t)cap * sizeof *t);
+                        if (!t) return fail(err, errlen, "jit: out of memory");
+                        g->sigslots = t;
+                        g->capsigslots = cap;
+                    }
+                    g->sigslots[g->nsigslots++] = base + kn->sigslots[i];
+                }
+                if (tw.oom) return fail(err, errlen, "jit: out of memory");
+                free(kn->sig), free(kn->sigslots);
+                kn->sig = NULL, kn->sigslots = NULL;
                 g->roots[g->nroots] = kn->root;
                 g->dsts[g->nroots] = kn->dst;
                 g->copies[g->nroots++] = kn->copy;
@@ -361,10 +455,15 @@ static bool merge_flat(cg_plan *p, char *err, size_t errlen) {
         if (out != k) {
             p->kerns[out] = *kn;
             kn->fused = NULL;
+            kn->sig = NULL;
+            kn->sigslots = NULL;
         }
         out++;
     }
-    for (int k = out; k < p->nkerns; k++) free(p->kerns[k].fused), p->kerns[k].fused = NULL;
+    for (int k = out; k < p->nkerns; k++) {
+        free(p->kerns[k].fused), free(p->kerns[k].sig), free(p->kerns[k].sigslots);
+        p->kerns[k].fused = NULL, p->kerns[k].sig = NULL, p->kerns[k].sigslots = NULL;
+    }
     p->nkerns = out;
     /* names carry the kernel's position */
     for (int k = 0; k < p->nkerns; k++) {
@@ -439,6 +538,48 @@ static bool limit_leaves(cg_plan *p, const bool *live, char *err, size_t errlen)
     return true;
 }
 
+/* ---- shared kernel functions ---- */
+
+/* Completes each kernel's tokens (family, loop form, range, outputs; slots as buffer positions) and
+ * points every kernel at the first kernel with identical tokens: they run the same function. */
+static bool share_kernels(cg_plan *p, char *err, size_t errlen) {
+    uint64_t *h = malloc(((size_t)p->nkerns + 1) * sizeof *h);
+    if (!h) return fail(err, errlen, "jit: out of memory");
+    p->nimpl = 0;
+    for (int k = 0; k < p->nkerns; k++) {
+        cg_kern *kn = &p->kerns[k];
+        walk w = {.k = kn};
+        tok(&w, T_KERN), tok(&w, kn->kind), tok(&w, kn->flat), tok(&w, kn->block), tok(&w, kn->range), tok(&w, kn->nroots);
+        for (int r = 0; r < kn->nroots; r++) tok(&w, T_DST), tok_slot(&w, kn->dsts[r]), tok(&w, kn->copies[r]);
+        tok(&w, kn->nbufs);
+        if (w.oom) {
+            free(h);
+            return fail(err, errlen, "jit: out of memory");
+        }
+        for (int i = 0; i < kn->nsigslots; i++) {
+            int64_t *t = &kn->sig[kn->sigslots[i]];
+            int pos = -1;
+            for (int j = 0; j < kn->nbufs && pos < 0; j++)
+                if (kn->bufs[j] == *t) pos = j;
+            *t = pos < 0 ? *t - 1000 : pos; /* special slots are negative already */
+        }
+        uint64_t x = 0x51C7;
+        for (int i = 0; i < kn->nsig; i++) x = (x ^ (uint64_t)kn->sig[i]) * 0x100000001B3ull, x ^= x >> 29;
+        h[k] = x;
+        kn->impl = k;
+        for (int j = 0; j < k; j++) {
+            const cg_kern *o = &p->kerns[j];
+            if (o->impl == j && h[j] == x && o->nsig == kn->nsig && memcmp(o->sig, kn->sig, (size_t)kn->nsig * sizeof *kn->sig) == 0) {
+                kn->impl = j;
+                break;
+            }
+        }
+        p->nimpl += kn->impl == k;
+    }
+    free(h);
+    return true;
+}
+
 /* ---- the pass ---- */
 
 static int new_slot(cg_plan *p, int ext, ir_id node) {
@@ -464,6 +605,7 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
     bool *seen = calloc((size_t)N + 1, sizeof *seen);
     int32_t *nuse = calloc((size_t)N + 2, sizeof *nuse), *users = NULL;
     ir_id *touched = malloc(((size_t)N + 1) * sizeof *touched);
+    int *local = NULL;
     bool okay = p && live && force && seen && nuse && touched;
     if (okay) {
         p->g = g;
@@ -599,7 +741,12 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
         }
     }
     /* kernels: stored nodes in graph order, then copies into output buffers that alias nothing */
-    walk w = {.p = p, .seen = seen, .touched = touched};
+    local = malloc(((size_t)N + 1) * sizeof *local);
+    if (!local) {
+        fail(err, errlen, "jit: out of memory");
+        goto fail;
+    }
+    walk w = {.p = p, .seen = seen, .touched = touched, .local = local};
     for (ir_id id = 0; id <= N; id++) {
         cg_kern *k = &p->kerns[p->nkerns];
         if (id < N) {
@@ -625,7 +772,9 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
             }
         }
     }
-    if (!merge_flat(p, err, errlen)) goto fail;
+    free(local);
+    local = NULL;
+    if (!merge_flat(p, err, errlen) || !share_kernels(p, err, errlen)) goto fail;
     /* liveness of slots over the kernel order, arena placement */
     for (int k = 0; k < p->nkerns; k++) {
         const cg_kern *kn = &p->kerns[k];
@@ -648,7 +797,7 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
     free(live), free(force), free(seen), free(nuse), free(users), free(touched);
     return p;
 fail:
-    free(live), free(force), free(seen), free(nuse), free(users), free(touched);
+    free(live), free(force), free(seen), free(nuse), free(users), free(touched), free(local);
     cg_plan_free(p);
     return NULL;
 }
@@ -670,13 +819,15 @@ static void print_slot(const cg_plan *p, int s, FILE *f) {
 void cg_plan_print(const cg_plan *p, FILE *f) {
     const ir_graph *g = p->g;
     char ty[96];
-    fprintf(f, "plan: %d kernels, %d buffers (%d executor), %d threads\n", p->nkerns, p->nslots, p->next, p->threads);
+    fprintf(f, "plan: %d kernels (%d distinct functions), %d buffers (%d executor), %d threads\n", p->nkerns, p->nimpl,
+            p->nslots, p->next, p->threads);
     for (int i = 0; i < p->nkerns; i++) {
         const cg_kern *k = &p->kerns[i];
         const ir_node *n = &g->nodes[k->root];
         fprintf(f, "  %-16s %-6s %%%-4d %-22s range %-7" PRId64, k->name, kind_name(k->kind), k->root,
                 ir_type_str(n->dtype, n->shape, ty, sizeof ty), k->range);
         if (k->kind == CGK_LOOP) fprintf(f, k->flat ? " flat" : " rows");
+        if (k->impl != i) fprintf(f, " =%s", p->kerns[k->impl].name);
         if (k->kind == CGK_MATMUL)
             fprintf(f, " M=%" PRId64 " N=%" PRId64 " K=%" PRId64 " ta=%d tb=%d", k->mm.M, k->mm.N, k->mm.K, k->mm.trans_a, k->mm.trans_b);
         fprintf(f, " | %s", k->copy ? "copy" : ir_ops[n->op].name);

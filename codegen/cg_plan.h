@@ -77,6 +77,13 @@ typedef struct cg_kern {
     /* fused nodes (for printing): the inline nodes this kernel evaluates */
     int nfused;
     ir_id *fused;
+    /* the kernel's code as tokens (ops, attributes, shapes, buffer positions): kernels with equal
+     * tokens share one function (e.g. the same block in every layer); impl = the kernel that has it */
+    int64_t *sig;
+    int nsig, capsig;
+    int *sigslots; /* token positions that hold slots (rewritten to buffer positions) */
+    int nsigslots, capsigslots;
+    int impl;
 } cg_kern;
 
 typedef struct cg_plan {
@@ -92,6 +99,7 @@ typedef struct cg_plan {
     int64_t scratch_bytes;  /* per thread (matmul packing) */
     int64_t ext_bytes;      /* inputs, params, outputs */
     int threads;
+    int nimpl;              /* distinct kernel functions */
     uint64_t digest;        /* structural hash of the plan (cache consistency check) */
 } cg_plan;
 

@@ -1,6 +1,5 @@
 /* cg_tune.c — successive-halving search over matmul schedules, and the tune cache (see cg_tune.h). */
 #include "codegen/cg_tune.h"
-#include "codegen/cg_cache.h"
 #include "codegen/cg_lower.h"
 #include "ir/philox.h"
 #include "runtime/rt_json.h"
@@ -638,26 +637,16 @@ cg_error cg_tune_threads(cg_jit *jit, const cg_plan *p, const cg_tune_opts *o, c
     }
     for (int i = p->next; i < p->nslots; i++) r.slot[i] = (char *)r.arena + p->slots[i].offset;
     if (e.failed) goto out;
-    /* the plan's code: from the compile cache when the JIT stored it, else compiled (and stored for it) */
-    char key[2048];
-    cg_cache_key(jit, ir_graph_hash(p->g), p->threads, key, sizeof key);
-    snprintf(key + strlen(key), sizeof key - strlen(key), " plan=%016llx", (unsigned long long)p->digest);
-    cg_blob obj = {0};
-    bool loaded = cg_cache_load(key, p->digest, &obj) && !cg_jit_add_object(jit, obj.data, obj.size).failed;
-    cg_blob_free(&obj);
-    if (!loaded) {
-        LLVMModuleRef m = cg_module_create(jit, "tuneplan");
-        e = m ? cg_lower_emit(jit, m, p) : cg_errorf("tune: out of memory");
-        if (!e.failed) e = cg_jit_compile(jit, m, &obj);
-        if (m) LLVMDisposeModule(m);
-        if (e.failed) goto out;
-        char cerr[512], dir[4000];
-        if (cg_cache_dir(dir, sizeof dir)) cg_cache_store(key, p->digest, obj.data, obj.size, cerr, sizeof cerr);
-        cg_blob_free(&obj);
-    }
+    /* the plan's code (one module; the executor's compile cache splits plans into parts, so it is not
+     * shared with the tuner) */
+    LLVMModuleRef m = cg_module_create(jit, "tuneplan");
+    e = m ? cg_lower_emit(jit, m, p, NULL) : cg_errorf("tune: out of memory");
+    if (!e.failed) e = cg_jit_compile(jit, m, NULL);
+    if (m) LLVMDisposeModule(m);
+    if (e.failed) goto out;
     for (int k = 0; k < K && !e.failed; k++) {
         void *fn;
-        e = cg_jit_lookup(jit, p->kerns[k].name, &fn);
+        e = cg_jit_lookup(jit, p->kerns[p->kerns[k].impl].name, &fn);
         r.fns[k] = (cg_kernel_fn)fn;
     }
     if (e.failed) goto out;

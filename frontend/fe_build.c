@@ -57,6 +57,7 @@ static void push_model_table(lua_State *L, const model_spec *sp, char sha[65]) {
         lua_pushstring(L, err);
         lua_error(L);
     }
+    snprintf(c->main_file, sizeof c->main_file, "%s", sp->file);
     if (!sp->builtin) {
         const char *slash = strrchr(sp->file, '/');
         if (slash) snprintf(c->script_dir, sizeof c->script_dir, "%.*s", (int)(slash - sp->file), sp->file);
@@ -102,7 +103,9 @@ static void push_configs(lua_State *L, int tbl, const model_spec *sp) {
     }
 }
 
-/* Sorted, de-duplicated string keys of the table at idx (whose values pass `want`, a Lua type or -1). */
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorted string keys of the table at idx (whose values pass `want`, a Lua type or -1). */
 static int sorted_keys(lua_State *L, int idx, int want, char ***out) {
     int n = 0, cap = 0;
     char **keys = NULL;
@@ -120,12 +123,7 @@ static int sorted_keys(lua_State *L, int idx, int want, char ***out) {
         }
         lua_pop(L, 1);
     }
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
-            char *t = keys[j];
-            keys[j] = keys[j - 1];
-            keys[j - 1] = t;
-        }
+    if (n > 1) qsort(keys, (size_t)n, sizeof *keys, cmp_str);
     *out = keys;
     return n;
 }
@@ -210,7 +208,13 @@ static char *value_text(lua_State *L, int idx) {
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) snprintf(buf, sizeof buf, "%lld", (long long)lua_tointeger(L, idx));
-        else snprintf(buf, sizeof buf, "%.17g", lua_tonumber(L, idx));
+        else { /* the shortest form that reads back as the same double */
+            double v = lua_tonumber(L, idx);
+            for (int prec = 6; prec <= 17; prec++) {
+                snprintf(buf, sizeof buf, "%.*g", prec, v);
+                if (strtod(buf, NULL) == v) break;
+            }
+        }
         break;
     case LUA_TSTRING: snprintf(buf, sizeof buf, "%s", lua_tostring(L, idx)); break;
     case LUA_TBOOLEAN: snprintf(buf, sizeof buf, "%s", lua_toboolean(L, idx) ? "true" : "false"); break;
@@ -335,7 +339,7 @@ static int build_protected(lua_State *L) {
     lua_call(L, 2, 1);
     ir_graph *g = m->graph;
     ir_id pred = fe_tensor_id(L, -1);
-    if (pred == IR_NONE) {
+    if (pred < 0) {
         lua_pushfstring(L, "%s returned %s; it must return the prediction tensor", where, luaL_typename(L, -1));
         return lua_error(L);
     }
@@ -418,12 +422,13 @@ typedef struct catalog_job {
     fe_catalog *cat;
 } catalog_job;
 
-/* A list of strings from the field `field` of the table at idx, when it is a list; -1 when absent. */
-static int string_list(lua_State *L, int idx, const char *field, const char *file, char ***out) {
+/* A list of strings from the field `field` of the table at idx into *out / *count (which always
+ * describe what is allocated, so a raised error leaks nothing). false when the field is absent. */
+static bool string_list(lua_State *L, int idx, const char *field, const char *file, char ***out, int *count) {
     lua_getfield(L, idx, field);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
-        return -1;
+        return false;
     }
     if (!lua_istable(L, -1)) {
         lua_pushfstring(L, "%s: '%s' must be a list of names", file, field);
@@ -443,10 +448,11 @@ static int string_list(lua_State *L, int idx, const char *field, const char *fil
             lua_error(L);
         }
         s[i] = strdup(lua_tostring(L, -1));
+        *count = i + 1;
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    return n;
+    return true;
 }
 
 static int catalog_protected(lua_State *L) {
@@ -455,19 +461,18 @@ static int catalog_protected(lua_State *L) {
     lua_settop(L, 0);
     push_model_table(L, &j->sp, NULL); /* 1 */
     push_configs(L, 1, &j->sp);         /* 2 */
-    int n = string_list(L, 1, "model_names", j->sp.file, &cat->models);
-    if (n < 0) {
-        n = sorted_keys(L, 1, LUA_TFUNCTION, &cat->models);
+    if (!string_list(L, 1, "model_names", j->sp.file, &cat->models, &cat->nmodels)) {
+        int n = sorted_keys(L, 1, LUA_TFUNCTION, &cat->models);
         for (int i = 0; i < n; i++) /* describe is not a model */
             if (strcmp(cat->models[i], "describe") == 0) {
                 free(cat->models[i]);
                 memmove(cat->models + i, cat->models + i + 1, (size_t)(n - i - 1) * sizeof *cat->models);
                 n--, i--;
             }
+        cat->nmodels = n;
     }
-    cat->nmodels = n;
-    n = string_list(L, 1, "config_names", j->sp.file, &cat->configs);
-    cat->nconfigs = n < 0 ? sorted_keys(L, 2, LUA_TTABLE, &cat->configs) : n;
+    if (!string_list(L, 1, "config_names", j->sp.file, &cat->configs, &cat->nconfigs))
+        cat->nconfigs = sorted_keys(L, 2, LUA_TTABLE, &cat->configs);
     cat->describe = calloc((size_t)cat->nmodels * (size_t)cat->nconfigs + 1, sizeof *cat->describe);
     if (!cat->describe) {
         lua_pushliteral(L, "out of memory");

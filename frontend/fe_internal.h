@@ -9,7 +9,9 @@
 
 enum {
     FE_HOOK_PERIOD = 10000,      /* instructions between two budget checks */
-    FE_MAX_NODES = 2000000,      /* graph nodes one script may build */
+    FE_MAX_NODES = 1000000,      /* graph nodes one script may build (a big model has ~3000) */
+    FE_MAX_SOURCES = 10000,      /* named inputs and params (name lookups are linear) */
+    FE_MAX_DEPTH = 10000,        /* nested Lua calls */
     FE_MAX_SOURCE = 64 << 20,    /* bytes of one Lua source file */
 };
 
@@ -18,11 +20,15 @@ typedef struct fe_ctx {
     ir_graph *g;              /* graph being built (NULL while only listing) */
     size_t mem, mem_limit;    /* Lua heap bytes in use and allowed */
     int64_t steps, step_limit;/* Lua instructions run and allowed */
-    bool over_budget;
+    double t0, time_limit;    /* start (monotonic seconds) and allowed wall-clock seconds */
+    bool over_budget;         /* instructions or time are spent: every instruction raises */
+    char budget_msg[200];
     bool debug;               /* ICLC_DEBUG: keep the Lua traceback of an error */
+    char main_file[1024];     /* the model file being run, for messages without a Lua location */
     char script_dir[1024];    /* directory of the user's model file, for require("name"); "" = none */
     const char *models_dir;   /* NULL = embedded sources */
     char nn_sha256[65];       /* of the nn.lua that was required ("" = none) */
+    int nsources;             /* named inputs and params declared */
     const char *loc_src;      /* location cache: Lua source pointer -> interned file name */
     const char *loc_file;
     char where[512];          /* innermost Lua location of the last error (set by the message handler) */
@@ -63,7 +69,9 @@ int fe_raise(lua_State *L, const char *what, const char *fmt, ...) __attribute__
 /* ---- fe_tensor.c ---- */
 /* Pushes the iclc module table (tensor metatable, generated op bindings, init, output). */
 void fe_open_iclc(lua_State *L);
-/* The node id of the tensor at idx, or IR_NONE when the value is not a tensor. */
+/* The node id of the tensor at idx; IR_NONE when the value is not a tensor, FE_FOREIGN when it is a
+ * tensor of another graph (every other check then rejects it: it is negative). */
+#define FE_FOREIGN (-2)
 ir_id fe_tensor_id(lua_State *L, int idx);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 fe_ctx *fe_ctx_of(lua_State *L) {
     void *ud = NULL;
@@ -39,18 +40,37 @@ static void *fe_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return p;
 }
 
-/* The instruction budget. */
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The budgets: instructions, wall-clock time and call depth, checked every FE_HOOK_PERIOD instructions.
+ * Running out of instructions or time is sticky: from then on every instruction raises. */
 static void fe_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     fe_ctx *c = fe_ctx_of(L);
     c->steps += FE_HOOK_PERIOD;
-    if (c->steps <= c->step_limit) return;
-    if (!c->over_budget) {
-        c->over_budget = true;
-        lua_sethook(L, fe_hook, LUA_MASKCOUNT, 1);
+    if (c->over_budget) {
+        fe_raise(L, "lua", "%s", c->budget_msg);
+        return;
     }
-    fe_raise(L, "lua", "the script ran too long (more than %lld Lua instructions: a runaway loop?)",
-             (long long)c->step_limit);
+    lua_Debug deep;
+    if (lua_getstack(L, FE_MAX_DEPTH, &deep))
+        fe_raise(L, "lua", "stack overflow (more than %d nested calls: infinite recursion?)", FE_MAX_DEPTH);
+    double t = now_seconds() - c->t0;
+    if (c->steps <= c->step_limit && t <= c->time_limit) return;
+    c->over_budget = true;
+    if (c->steps > c->step_limit)
+        snprintf(c->budget_msg, sizeof c->budget_msg,
+                 "the script ran too long (more than %lld Lua instructions: a runaway loop? see ICLC_LUA_INSTRUCTIONS)",
+                 (long long)c->step_limit);
+    else
+        snprintf(c->budget_msg, sizeof c->budget_msg,
+                 "the script ran too long (more than %g seconds: a runaway loop? see ICLC_LUA_SECONDS)", c->time_limit);
+    lua_sethook(L, fe_hook, LUA_MASKCOUNT, 1);
+    fe_raise(L, "lua", "%s", c->budget_msg);
 }
 
 /* The file name of a Lua source ("@path" -> "path"). */
@@ -163,7 +183,7 @@ bool fe_source_builtin(const fe_ctx *c, const char *module, fe_source *s, char *
     return true;
 }
 
-/* Keeps the first line of a message, without control characters. */
+/* Makes a message one line: control characters (newlines, tabs) become spaces. */
 static void one_line(char *s) {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = ' ';
@@ -246,6 +266,21 @@ static int64_t env_int(const char *name, int64_t dflt, int64_t lo, int64_t hi) {
     return *end || x < lo || x > hi ? dflt : x;
 }
 
+/* setmetatable without finalizers: Lua runs __gc with hooks off, so a looping finalizer could not be
+ * stopped. (Lua only finalizes objects whose metatable has __gc when it is set.) */
+static int fe_setmetatable(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        bool gc = lua_rawget(L, 2) != LUA_TNIL;
+        lua_pop(L, 1);
+        if (gc) fe_raise(L, "setmetatable", "finalizers (__gc) are not allowed in model scripts");
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 /* Opens the safe libraries and replaces the unsafe parts of base. Runs protected. */
 static int open_safe(lua_State *L) {
     static const struct {
@@ -269,6 +304,9 @@ static int open_safe(lua_State *L) {
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    lua_getglobal(L, "setmetatable");
+    lua_pushcclosure(L, fe_setmetatable, 1);
+    lua_setglobal(L, "setmetatable");
     lua_register(L, "print", fe_print);
     lua_register(L, "require", fe_require);
     /* math.random is seeded from the clock by default: make scripts deterministic. */
@@ -290,6 +328,8 @@ lua_State *fe_state_new(fe_ctx *c, const char *models_dir, char *err, size_t err
     *c = (fe_ctx){0};
     c->mem_limit = (size_t)env_int("ICLC_LUA_MEMORY_MB", 1024, 1, 1 << 20) << 20;
     c->step_limit = env_int("ICLC_LUA_INSTRUCTIONS", 2000000000, FE_HOOK_PERIOD, INT64_MAX / 2);
+    c->time_limit = (double)env_int("ICLC_LUA_SECONDS", 60, 1, 1 << 30);
+    c->t0 = now_seconds();
     const char *dbg = getenv("ICLC_DEBUG");
     c->debug = dbg && dbg[0] && strcmp(dbg, "0") != 0;
     c->models_dir = models_dir ? models_dir : getenv("ICLC_MODELS_DIR");
@@ -308,8 +348,14 @@ lua_State *fe_state_new(fe_ctx *c, const char *models_dir, char *err, size_t err
     return L;
 }
 
+/* Closes L without running any more Lua code: finalizers (__gc) raise at their first instruction. */
 void fe_state_close(lua_State *L) {
-    if (L) lua_close(L);
+    if (!L) return;
+    fe_ctx *c = fe_ctx_of(L);
+    c->over_budget = true;
+    snprintf(c->budget_msg, sizeof c->budget_msg, "finalizers do not run");
+    lua_sethook(L, fe_hook, LUA_MASKCOUNT, 1);
+    lua_close(L);
 }
 
 /* ---- errors ---- */
@@ -348,8 +394,8 @@ static void error_message(lua_State *L, int status, char *err, size_t errlen) {
     fe_ctx *c = fe_ctx_of(L);
     char msg[2048];
     if (status == LUA_ERRMEM) {
-        snprintf(msg, sizeof msg, "out of memory (the Lua heap limit is %zu MiB; see ICLC_LUA_MEMORY_MB)",
-                 c->mem_limit >> 20);
+        snprintf(msg, sizeof msg, "%s%sout of memory (the Lua heap limit is %zu MiB; see ICLC_LUA_MEMORY_MB)",
+                 c->main_file[0] ? c->main_file : "", c->main_file[0] ? ": " : "", c->mem_limit >> 20);
     } else if (status == LUA_ERRERR) {
         snprintf(msg, sizeof msg, "error while handling an error (%s)",
                  lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "no message");

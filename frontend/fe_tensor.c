@@ -18,6 +18,7 @@
 #define INIT_MT "iclc.init"
 
 typedef struct fe_tensor {
+    const ir_graph *g; /* the graph the node belongs to */
     ir_id id;
 } fe_tensor;
 
@@ -75,11 +76,14 @@ static ir_graph *graph_of(lua_State *L, const char *what) {
 
 ir_id fe_tensor_id(lua_State *L, int idx) {
     fe_tensor *t = luaL_testudata(L, idx, TENSOR_MT);
-    return t ? t->id : IR_NONE;
+    if (!t) return IR_NONE;
+    const fe_ctx *c = fe_ctx_of(L);
+    return t->g == c->g ? t->id : FE_FOREIGN;
 }
 
 static void push_tensor(lua_State *L, ir_id id) {
     fe_tensor *t = lua_newuserdatauv(L, sizeof *t, 0);
+    t->g = fe_ctx_of(L)->g;
     t->id = id;
     luaL_setmetatable(L, TENSOR_MT);
 }
@@ -127,9 +131,10 @@ static const char *type_name(lua_State *L, int idx) {
 static int64_t get_int(lua_State *L, int idx, const char *op, const char *what) {
     int isnum = 0;
     lua_Integer v = lua_tointegerx(L, idx, &isnum);
+    if (lua_type(L, idx) == LUA_TNUMBER && !isnum)
+        fe_raise(L, op, "%s must be an integer, got the number %.17g", what, (double)lua_tonumber(L, idx));
     if (!isnum || lua_type(L, idx) != LUA_TNUMBER)
-        fe_raise(L, op, "%s must be an integer, got %s%s", what, lua_type(L, idx) == LUA_TNUMBER ? "the number " : "",
-                 lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx) : type_name(L, idx));
+        fe_raise(L, op, "%s must be an integer, got %s", what, type_name(L, idx));
     return (int64_t)v;
 }
 
@@ -299,6 +304,24 @@ static void read_attrs(lua_State *L, ir_graph *g, ir_op op, int first, call_attr
 
 /* ---- the generic op call ---- */
 
+/* Named inputs and params by name, in a registry table (a hash: ir_find_source is linear). */
+static ir_id source_find(lua_State *L, ir_op op, const char *name) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "iclc.sources");
+    lua_pushfstring(L, "%s:%s", ir_ops[op].name, name);
+    lua_rawget(L, -2);
+    ir_id id = lua_isinteger(L, -1) ? (ir_id)lua_tointeger(L, -1) : IR_NONE;
+    lua_pop(L, 2);
+    return id;
+}
+
+static void source_add(lua_State *L, ir_op op, const char *name, ir_id id) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "iclc.sources");
+    lua_pushfstring(L, "%s:%s", ir_ops[op].name, name);
+    lua_pushinteger(L, id);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
 /* Resolves one -1 of a reshape shape from the input's element count. */
 static void resolve_reshape(lua_State *L, ir_graph *g, ir_id x, ir_shape *s) {
     int unknown = -1;
@@ -377,13 +400,18 @@ static int op_call(lua_State *L) {
         if (op != OP_const) fe_raise(L, info->name, "needs a shape, like {2, 3}");
         ca.has_shape = true; /* iclc.const(v): a scalar */
     }
+    if (info->flags & OPF_SOURCE && ca.a.name) {
+        fe_ctx *c = fe_ctx_of(L);
+        if (++c->nsources > FE_MAX_SOURCES)
+            fe_raise(L, info->name, "more than %d named inputs and params", FE_MAX_SOURCES);
+    }
     if (op == OP_param) {
         if (!ca.has_init) fe_raise(L, "param", "needs an initializer, like iclc.init.normal(0.02)");
-        if (ca.a.name && ir_find_source(g, OP_param, ca.a.name) != IR_NONE)
+        if (ca.a.name && source_find(L, op, ca.a.name) != IR_NONE)
             fe_raise(L, "param", "'%s' is declared twice", ca.a.name);
     }
     if (op == OP_input && ca.a.name) {
-        ir_id old = ir_find_source(g, OP_input, ca.a.name);
+        ir_id old = source_find(L, op, ca.a.name);
         if (old != IR_NONE) {
             if (!ir_shape_eq(g->nodes[old].shape, ca.shape)) {
                 char t1[96], t2[96];
@@ -405,6 +433,7 @@ static int op_call(lua_State *L) {
     }
     ir_id id = ir_build(g, op, in, nin, &ca.a, ca.has_shape ? &ca.shape : NULL);
     if (id == IR_NONE) return raise_ir_error(L, g);
+    if ((op == OP_input || op == OP_param) && ca.a.name) source_add(L, op, ca.a.name, id);
     push_tensor(L, id);
     return 1;
 }
@@ -424,7 +453,7 @@ static int op_unm(lua_State *L) {
 static int t_index(lua_State *L) {
     ir_id id = fe_tensor_id(L, 1);
     ir_graph *g = graph_of(L, "tensor");
-    if (id < 0 || id >= g->nnodes) return fe_raise(L, "tensor", "stale tensor");
+    if (id < 0 || id >= g->nnodes) return fe_raise(L, "tensor", "a tensor of another graph");
     const char *k = lua_tostring(L, 2);
     if (lua_type(L, 2) == LUA_TSTRING && strcmp(k, "shape") == 0) {
         ir_shape s = g->nodes[id].shape;
@@ -572,6 +601,8 @@ static int fe_output(lua_State *L) {
 /* ---- the module ---- */
 
 void fe_open_iclc(lua_State *L) {
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "iclc.sources");
     lua_newtable(L); /* the module */
     int mod = lua_gettop(L);
     lua_newtable(L); /* tensor methods */

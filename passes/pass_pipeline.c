@@ -2,6 +2,7 @@
  * order that turns a forward graph into a training-step graph. */
 #include "passes/adam.h"
 #include "passes/autodiff.h"
+#include "passes/fuse.h"
 #include "passes/passes.h"
 
 #include <stdio.h>
@@ -15,6 +16,13 @@ static bool run_adam(ir_graph *g) {
 static bool run_simplify(ir_graph *g) { return pass_simplify(g, NULL); }
 static bool run_cse(ir_graph *g) { return pass_cse(g, NULL); }
 static bool run_dce(ir_graph *g) { return pass_dce(g, NULL); }
+static bool run_fuse(ir_graph *g) { return pass_fuse(g, NULL); }
+static bool run_fuse_attention(ir_graph *g) { return pass_fuse_one(g, "attention"); }
+static bool run_fuse_selective_scan(ir_graph *g) { return pass_fuse_one(g, "selective_scan"); }
+static bool run_fuse_s4_scan(ir_graph *g) { return pass_fuse_one(g, "s4_scan"); }
+static bool run_fuse_causal_conv1d(ir_graph *g) { return pass_fuse_one(g, "causal_conv1d"); }
+static bool run_fuse_layernorm(ir_graph *g) { return pass_fuse_one(g, "layernorm"); }
+static bool run_fuse_matmul_epilogue(ir_graph *g) { return pass_fuse_one(g, "matmul_epilogue"); }
 
 static const struct {
     const char *name;
@@ -22,10 +30,21 @@ static const struct {
 } passes[] = {
     {"autodiff", run_autodiff}, {"adam", run_adam}, {"simplify", run_simplify},
     {"cse", run_cse},           {"dce", run_dce},   {"verify", ir_verify},
+    /* passes/fuse.h: every pattern, or one (fuse_<pattern>) */
+    {"fuse", run_fuse},
+    {"fuse_attention", run_fuse_attention},
+    {"fuse_selective_scan", run_fuse_selective_scan},
+    {"fuse_s4_scan", run_fuse_s4_scan},
+    {"fuse_causal_conv1d", run_fuse_causal_conv1d},
+    {"fuse_layernorm", run_fuse_layernorm},
+    {"fuse_matmul_epilogue", run_fuse_matmul_epilogue},
 };
 #define NPASSES ((int)(sizeof passes / sizeof passes[0]))
 
-const char *pass_names(void) { return "autodiff, adam, simplify, cse, dce, verify"; }
+const char *pass_names(void) {
+    return "autodiff, adam, simplify, cse, dce, verify, fuse, fuse_attention, fuse_selective_scan, fuse_s4_scan, "
+           "fuse_causal_conv1d, fuse_layernorm, fuse_matmul_epilogue";
+}
 
 bool pass_run_list(ir_graph *g, const char *list, pass_after_fn *after, void *user) {
     const char *p = list;

@@ -88,7 +88,9 @@ static void print_meta(const fe_model *m) {
            m->model_file, m->model_name, m->config_name, s->task, s->B, s->T, s->d_in, s->d_out);
     printf("# config");
     for (int i = 0; i < m->nconfig; i++) printf(" %s=%s", m->config[i].key, m->config[i].value);
-    printf("\n# params %" PRId64 "  model sha256 %s\n", m->nparams, m->model_sha256);
+    printf("\n# params %" PRId64 "  model sha256 %s", m->nparams, m->model_sha256);
+    if (m->nn_sha256[0]) printf("  nn.lua sha256 %s", m->nn_sha256);
+    printf("\n");
 }
 
 /* A Graphviz label string: quotes and backslashes escaped. */
@@ -197,13 +199,14 @@ static bool fill_sources(const ir_graph *g, ir_values *v, ir_op op, const char *
                          size_t errlen) {
     rt_st_file *f = NULL;
     if (path && !(f = rt_st_open(path, err, errlen))) return false;
-    bool ok = !f || no_extra(f, path, g, op, err, errlen);
+    bool ok = true;
     if (!f && op == OP_param) ir_values_init_params(g, v, seed);
     for (ir_id i = 0; ok && i < g->nnodes; i++) {
         if (g->nodes[i].op != op) continue;
         if (f) ok = take_tensor(f, path, &g->nodes[i], &v->t[i], err, errlen);
         else if (op == OP_input) random_input(&g->nodes[i], seed, &v->t[i]);
     }
+    ok = ok && (!f || no_extra(f, path, g, op, err, errlen));
     rt_st_close(f);
     return ok;
 }
@@ -245,6 +248,7 @@ static void model_meta(const fe_model *fm, const char *seed, meta_list *m) {
     meta_add(m, "iclc.config", fm->config_name);
     meta_add(m, "iclc.task", fm->shape.task);
     meta_add(m, "iclc.model_sha256", fm->model_sha256);
+    if (fm->nn_sha256[0]) meta_add(m, "iclc.nn_sha256", fm->nn_sha256);
     meta_add(m, "iclc.seed", seed);
     for (int i = 0; i < fm->nconfig; i++) {
         char key[160];

@@ -40,7 +40,10 @@ int cli_models(int argc, char **argv) {
            ", d_out %" PRId64 ")\n",
            cat->file, cat->builtin ? " (built in)" : "", cat->nmodels, cat->nmodels == 1 ? "" : "s", cat->nconfigs,
            cat->nconfigs == 1 ? "" : "s", shape.task, shape.d_in, shape.T, shape.d_out);
-    printf("%-18s %-12s %14s  %s\n", "MODEL", "CONFIG", "PARAMS", "DESCRIPTION");
+    int wm = 5, wc = 6; /* column widths */
+    for (int i = 0; i < cat->nmodels; i++) wm = (int)strlen(cat->models[i]) > wm ? (int)strlen(cat->models[i]) : wm;
+    for (int k = 0; k < cat->nconfigs; k++) wc = (int)strlen(cat->configs[k]) > wc ? (int)strlen(cat->configs[k]) : wc;
+    printf("%-*s  %-*s  %11s  %s\n", wm, "MODEL", wc, "CONFIG", "PARAMS", "DESCRIPTION");
     int status = CLI_OK;
     for (int i = 0; i < cat->nmodels; i++)
         for (int k = 0; k < cat->nconfigs; k++) {
@@ -53,7 +56,7 @@ int cli_models(int argc, char **argv) {
             if (m) thousands(m->nparams, count, sizeof count);
             else snprintf(count, sizeof count, "error");
             const char *desc = cat->describe[i * cat->nconfigs + k];
-            printf("%-18s %-12s %14s  %s\n", cat->models[i], cat->configs[k], count, desc ? desc : "");
+            printf("%-*s  %-*s  %11s  %s\n", wm, cat->models[i], wc, cat->configs[k], count, desc ? desc : "");
             if (!m) {
                 fprintf(stderr, "iclc models: %s with config %s: %s\n", cat->models[i], cat->configs[k], err);
                 status = CLI_USAGE;

@@ -17,11 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { PARALLEL_WORK = 1 << 15 };
+enum { PARALLEL_WORK = 1 << 15, MAX_PARTS = 4 };
 
 typedef struct jit_plan {
     rt_plan base;
-    cg_jit *jit;
+    cg_jit *jit;                /* = jits[0]: the target the plan is made for */
+    cg_jit *jits[MAX_PARTS];    /* the plan is compiled in parts, one LLVM context each, in parallel */
+    int nparts;
+    unsigned char *part;        /* per kernel: its part */
     cg_plan *plan;
     cg_extbuf *ext;
     cg_kernel_fn *fns;
@@ -108,7 +111,8 @@ static void jit_free(rt_plan *p) {
     if (jp->prof && jp->plan) print_profile(jp);
     free(jp->prof);
     cg_plan_free(jp->plan);
-    cg_jit_destroy(jp->jit);
+    for (int i = 0; i < jp->nparts; i++) cg_jit_destroy(jp->jits[i]);
+    free(jp->part);
     free(jp->ext);
     free(jp->fns);
     free(jp->arena);
@@ -128,18 +132,62 @@ static void *alloc64(int64_t bytes) {
     return q;
 }
 
-/* LLVM: IR of every kernel, optimisation, object code, loaded into the JIT; the object into *obj. */
-static bool compile_llvm(jit_plan *jp, cg_blob *obj, char *err, size_t errlen) {
-    LLVMModuleRef m = cg_module_create(jp->jit, "plan");
-    if (!m) {
-        snprintf(err, errlen, "jit: out of memory");
-        return false;
+/* Splits the kernels into nparts parts of about equal compile cost (a matmul costs several loops). */
+static void partition(jit_plan *jp) {
+    const cg_plan *pl = jp->plan;
+    double load[MAX_PARTS] = {0};
+    for (int k = 0; k < pl->nkerns; k++) {
+        if (pl->kerns[k].impl != k) { /* runs the function of an earlier kernel */
+            jp->part[k] = jp->part[pl->kerns[k].impl];
+            continue;
+        }
+        int best = 0;
+        for (int i = 1; i < jp->nparts; i++)
+            if (load[i] < load[best]) best = i;
+        jp->part[k] = (unsigned char)best;
+        load[best] += pl->kerns[k].kind == CGK_MATMUL ? 4 : 1;
     }
-    cg_error e = cg_lower_emit(jp->jit, m, jp->plan);
-    if (!e.failed) e = cg_jit_compile(jp->jit, m, obj);
-    LLVMDisposeModule(m);
-    if (e.failed) snprintf(err, errlen, "jit: %s", e.msg);
-    return !e.failed;
+}
+
+/* LLVM: IR, optimisation and object code of every part, in parallel (one context per part), each
+ * loaded into its JIT; the objects into obj[0..nparts). */
+static bool compile_llvm(jit_plan *jp, cg_blob *obj, char *err, size_t errlen) {
+    cg_error errs[MAX_PARTS];
+#pragma omp parallel for num_threads(jp->nparts) schedule(static, 1)
+    for (int i = 0; i < jp->nparts; i++) {
+        unsigned char *sel = malloc((size_t)jp->plan->nkerns + 1);
+        LLVMModuleRef m = sel ? cg_module_create(jp->jits[i], "plan") : NULL;
+        if (!m) errs[i] = cg_errorf("out of memory");
+        else {
+            for (int k = 0; k < jp->plan->nkerns; k++) sel[k] = jp->part[k] == i;
+            errs[i] = cg_lower_emit(jp->jits[i], m, jp->plan, sel);
+            if (!errs[i].failed) errs[i] = cg_jit_compile(jp->jits[i], m, &obj[i]);
+            LLVMDisposeModule(m);
+        }
+        free(sel);
+    }
+    for (int i = 0; i < jp->nparts; i++)
+        if (errs[i].failed) {
+            snprintf(err, errlen, "jit: %s", errs[i].msg);
+            return false;
+        }
+    return true;
+}
+
+/* Creates the JITs of every part that has none (fresh: replaces all, after a failed load). */
+static bool create_jits(jit_plan *jp, const cg_jit_options *jo, bool fresh, char *err, size_t errlen) {
+    for (int i = 0; i < jp->nparts; i++) {
+        if (jp->jits[i] && !fresh) continue;
+        cg_jit_destroy(jp->jits[i]);
+        jp->jits[i] = NULL;
+        cg_error e = cg_jit_create(&jp->jits[i], jo);
+        if (e.failed) {
+            snprintf(err, errlen, "jit: %s", e.msg);
+            return false;
+        }
+    }
+    jp->jit = jp->jits[0];
+    return true;
 }
 
 static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_plan_opts *opts, char *err,
@@ -159,17 +207,16 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     jp->info.threads = threads;
     const char *lvl = getenv("ICLC_JIT_OPT"); /* optimisation level 1..3 (default 3), for experiments */
     cg_jit_options jo = {.opt_level = lvl ? atoi(lvl) : 0};
-    cg_error e = cg_jit_create(&jp->jit, &jo);
-    if (e.failed) {
-        snprintf(err, errlen, "jit: %s", e.msg);
-        goto fail;
-    }
+    cg_error e = cg_ok();
+    jp->nparts = 1;
+    if (!create_jits(jp, &jo, false, err, errlen)) goto fail;
     jp->ext = malloc((size_t)(p->nbuffers + 1) * sizeof *jp->ext);
     if (!jp->ext) goto oom;
     for (int i = 0; i < p->nbuffers; i++) jp->ext[i] = (cg_extbuf){p->buffers[i].id, p->buffers[i].is_output};
     cg_tune_db *tune = cg_tune_load(cg_jit_cpu(jp->jit), true); /* `iclc tune`'s schedules (NULL: defaults) */
     cg_plan_opts po = {.cpu = cg_jit_cpu(jp->jit), .threads = threads, .tune = tune};
     jp->plan = cg_plan_build(p->graph, jp->ext, p->nbuffers, &po, err, errlen);
+    bool tuned = cg_tune_count(tune) > 0;
     cg_tune_free(tune);
     if (!jp->plan) goto fail;
     const cg_plan *pl = jp->plan;
@@ -178,33 +225,41 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     double t1 = rt_now();
     jp->info.ms_plan = 1e3 * (t1 - t0);
 
+    /* parts: as many as threads (at most MAX_PARTS), about 16 kernels each at least */
+    int want = threads < MAX_PARTS ? threads : MAX_PARTS;
+    while (want > 1 && pl->nimpl < 16 * want) want--;
+    jp->nparts = want;
+    jp->part = calloc((size_t)pl->nkerns + 1, 1);
+    if (!jp->part) goto oom;
+    if (!create_jits(jp, &jo, false, err, errlen)) goto fail;
+    partition(jp);
+
     char key[2048];
-    cg_cache_key(jp->jit, ir_graph_hash(p->graph), threads, key, sizeof key);
-    snprintf(key + strlen(key), sizeof key - strlen(key), " plan=%016llx", (unsigned long long)pl->digest); /* tuned or not */
-    cg_blob obj = {0};
+    /* with a tune cache the plan (schedules) is part of the key: tuned and default code never collide */
+    cg_cache_key(jp->jit, ir_graph_hash(p->graph) ^ (tuned ? pl->digest : 0), threads, key, sizeof key);
+    cg_blob obj[MAX_PARTS] = {{0}};
     bool loaded = false;
-    if (cg_cache_load(key, pl->digest, &obj)) {
-        e = cg_jit_add_object(jp->jit, obj.data, obj.size);
-        cg_blob_free(&obj);
-        if (e.failed) {
-            /* an object LLVM refuses: a fresh JIT (the failed load may have left symbols) and a rebuild */
+    if (cg_cache_load(key, pl->digest, jp->nparts, obj)) {
+        loaded = true;
+        for (int i = 0; i < jp->nparts; i++) {
+            if (loaded) e = cg_jit_add_object(jp->jits[i], obj[i].data, obj[i].size);
+            loaded = loaded && !e.failed;
+            cg_blob_free(&obj[i]);
+        }
+        if (!loaded) {
+            /* an object LLVM refuses: fresh JITs (a failed load may have left symbols) and a rebuild */
             fprintf(stderr, "iclc: warning: compile cache entry not loadable (%s); rebuilding\n", e.msg);
-            cg_jit_destroy(jp->jit);
-            jp->jit = NULL;
-            e = cg_jit_create(&jp->jit, &jo);
-            if (e.failed) {
-                snprintf(err, errlen, "jit: %s", e.msg);
-                goto fail;
-            }
-        } else loaded = true;
+            if (!create_jits(jp, &jo, true, err, errlen)) goto fail;
+        }
     }
     double t2 = rt_now();
     if (!loaded) {
-        if (!compile_llvm(jp, &obj, err, errlen)) goto fail;
+        bool built = compile_llvm(jp, obj, err, errlen);
         char cerr[512], dir[4000];
-        if (cg_cache_dir(dir, sizeof dir) && !cg_cache_store(key, pl->digest, obj.data, obj.size, cerr, sizeof cerr))
+        if (built && cg_cache_dir(dir, sizeof dir) && !cg_cache_store(key, pl->digest, jp->nparts, obj, cerr, sizeof cerr))
             fprintf(stderr, "iclc: warning: %s\n", cerr);
-        cg_blob_free(&obj);
+        for (int i = 0; i < jp->nparts; i++) cg_blob_free(&obj[i]);
+        if (!built) goto fail;
     }
     double t3 = rt_now();
     jp->info.cache_hit = loaded;
@@ -219,7 +274,8 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     if (!jp->fns || !jp->slot_ptr || !jp->kbufs || !jp->arena || !jp->scratch) goto oom;
     for (int k = 0; k < pl->nkerns; k++) {
         void *fn;
-        e = cg_jit_lookup(jp->jit, pl->kerns[k].name, &fn);
+        const cg_kern *impl = &pl->kerns[pl->kerns[k].impl];
+        e = cg_jit_lookup(jp->jits[jp->part[k]], impl->name, &fn);
         if (e.failed) {
             snprintf(err, errlen, "jit: %s", e.msg);
             goto fail;

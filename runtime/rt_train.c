@@ -35,7 +35,7 @@ static void on_signal(int sig) {
 rt_train_opts rt_train_defaults(void) {
     return (rt_train_opts){
         .model = "models.lua:transformer", .config = "tiny", .task = "linear_regression", .out = "runs/default",
-        .backend = "interp", .steps = 2000, .batch = 64, .seed = 1, .eval_every = 500, .eval_prompts = 1280,
+        .backend = "jit", .steps = 2000, .batch = 64, .seed = 1, .eval_every = 500, .eval_prompts = 1280,
         .save_every = 500, .log_every = 10, .lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
         .weight_decay = 0, .clip = 10,
     };
@@ -346,6 +346,25 @@ static bool options_from_checkpoint(trainer *tr, const rt_ckpt *c, char *store, 
     return true;
 }
 
+/* What train and eval both set up from the options: the executor, the task and the model spec. */
+static bool setup_run(trainer *tr) {
+    if (!tr->o.backend) tr->o.backend = "jit";
+    tr->ex = rt_executor_find(tr->o.backend);
+    if (!tr->ex) {
+        snprintf(tr->err, sizeof tr->err, "unknown backend '%s' (choose from: %s)", tr->o.backend,
+                 rt_executor_names());
+        return false;
+    }
+    task_error terr;
+    tr->task = task_create(tr->o.task, tr->o.task_params, &terr);
+    if (!tr->task) {
+        snprintf(tr->err, sizeof tr->err, "%s", terr.msg);
+        return false;
+    }
+    tr->spec = (rt_model_spec){tr->o.model, tr->o.config, tr->o.set};
+    return true;
+}
+
 int rt_train(const rt_train_opts *opts) {
     trainer tr = {.o = *opts};
     char meta_store[8192];
@@ -362,27 +381,14 @@ int rt_train(const rt_train_opts *opts) {
         }
         tr.step = strtoll(rt_ckpt_meta(resume, "step") ? rt_ckpt_meta(resume, "step") : "0", NULL, 10);
     }
-    if (!tr.o.backend) tr.o.backend = "interp";
-    tr.ex = rt_executor_find(tr.o.backend);
-    task_error terr;
     int status = 2;
-    if (!tr.ex) {
-        snprintf(tr.err, sizeof tr.err, "unknown backend '%s' (choose from: %s)", tr.o.backend, rt_executor_names());
-        goto out;
-    }
     if (tr.o.batch < 1 || tr.o.steps < 0 || tr.o.eval_every < 0 || tr.o.save_every < 0 || tr.o.log_every < 1 ||
         !(tr.o.lr > 0) || !(tr.o.clip > 0) || tr.o.eval_prompts < 1) {
         snprintf(tr.err, sizeof tr.err, "bad schedule: need batch >= 1, steps >= 0, log-every >= 1, "
                                         "eval-prompts >= 1, lr > 0 and clip > 0");
         goto out;
     }
-    tr.task = task_create(tr.o.task, tr.o.task_params, &terr);
-    if (!tr.task) {
-        snprintf(tr.err, sizeof tr.err, "%s", terr.msg);
-        goto out;
-    }
-    tr.spec = (rt_model_spec){tr.o.model, tr.o.config, tr.o.set};
-    if (!rt_mkdirs(tr.o.out, tr.err, sizeof tr.err)) goto out;
+    if (!setup_run(&tr) || !rt_mkdirs(tr.o.out, tr.err, sizeof tr.err)) goto out;
     task_curriculum cur = task_curriculum_at(tr.task, tr.step);
     if (!switch_plan(&tr, cur.st.N)) goto out;
     if (resume) {
@@ -481,20 +487,9 @@ int rt_eval_run(const char *dir, const char *backend, int64_t prompts, int64_t t
     snprintf(tr.path_ckpt, sizeof tr.path_ckpt, "%s/checkpoint.safetensors", dir);
     rt_ckpt *c = NULL;
     int status = 2;
-    if (!load_for_resume(&tr, &c) || !options_from_checkpoint(&tr, c, meta_store, sizeof meta_store)) goto out;
-    if (!tr.o.backend) tr.o.backend = "interp";
-    tr.ex = rt_executor_find(tr.o.backend);
-    if (!tr.ex) {
-        snprintf(tr.err, sizeof tr.err, "unknown backend '%s' (choose from: %s)", tr.o.backend, rt_executor_names());
+    if (!load_for_resume(&tr, &c) || !options_from_checkpoint(&tr, c, meta_store, sizeof meta_store) ||
+        !setup_run(&tr))
         goto out;
-    }
-    task_error terr;
-    tr.task = task_create(tr.o.task, tr.o.task_params, &terr);
-    if (!tr.task) {
-        snprintf(tr.err, sizeof tr.err, "%s", terr.msg);
-        goto out;
-    }
-    tr.spec = (rt_model_spec){tr.o.model, tr.o.config, tr.o.set};
     ir_graph *g = rt_model_build(&tr.spec, tr.task, 64, task_eval_state(tr.task).N, false, &tr.info, tr.err,
                                  sizeof tr.err);
     if (!g) goto out;

@@ -56,6 +56,9 @@ static inline double compare(const float *got, const float *want, int64_t n, int
  * Returns the number of failed checks. */
 typedef void setup_fn(rt_plan *p);
 
+/* Thread counts the JIT runs at: 1 .. harness_max_threads (tests only). */
+static int harness_max_threads = 2;
+
 static inline int check_graph_carry(const char *name, const ir_graph *g, fill_kind fill, double tol, int steps,
                              const char *const *carry, int ncarry, setup_fn *setup) {
     char err[1024] = "";
@@ -66,7 +69,7 @@ static inline int check_graph_carry(const char *name, const ir_graph *g, fill_ki
     if (setup) setup(ref);
     for (int c = 0; c < ncarry; c++) rt_plan_carry(ref, carry[2 * c], carry[2 * c + 1], err, sizeof err);
     for (int s = 0; s < steps; s++) rt_plan_run(ref, (uint64_t)(7 + s), err, sizeof err);
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = 1; threads <= harness_max_threads; threads++) {
         rt_plan *p = rt_plan_compile(rt_executor_find("jit"), g, &(rt_plan_opts){.threads = threads}, err, sizeof err);
         if (!ok(p != NULL, "%s: jit compiles (%d threads) %s", name, threads, err)) {
             failed++;

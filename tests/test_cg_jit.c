@@ -44,6 +44,27 @@ static int check_axpy(cg_kernel_fn fn, const char *what) {
     return is_int(bad, 0, "%s: axpy on [3, N-5) is exact and leaves the rest alone", what);
 }
 
+/* A runtime helper that generated code calls through cg_jit_define_symbol. */
+static float helper_scale(float x) { return 3.0f * x + 1.0f; }
+
+/* Builds `name`: y[i] = iclc_test_helper(x[i]) for i in [begin, end), bufs = {x, y}. */
+static cg_error build_call_helper(cg_jit *jit, LLVMModuleRef m, const char *name) {
+    cg_kernel k;
+    cg_error e = cg_kernel_begin(jit, m, name, 2, &k);
+    if (e.failed) return e;
+    LLVMTypeRef f32 = LLVMFloatTypeInContext(cg_jit_context(jit));
+    LLVMTypeRef fty = LLVMFunctionType(f32, &f32, 1, 0);
+    LLVMValueRef helper = LLVMAddFunction(m, "iclc_test_helper", fty);
+    cg_loop l;
+    cg_loop_begin(jit, k.b, &l, k.begin, k.end, cg_i64(jit, 1), "i");
+    LLVMValueRef x = LLVMBuildLoad2(k.b, f32, cg_gep_f32(jit, k.b, k.bufs[0], l.iv), "");
+    LLVMValueRef y = LLVMBuildCall2(k.b, fty, helper, &x, 1, "");
+    LLVMBuildStore(k.b, y, cg_gep_f32(jit, k.b, k.bufs[1], l.iv));
+    cg_loop_end(k.b, &l);
+    cg_kernel_end(&k);
+    return cg_ok();
+}
+
 int main(void) {
     cg_jit *jit = NULL;
     cg_error e = cg_jit_create(&jit, NULL);
@@ -195,6 +216,32 @@ int main(void) {
     }
     ok(e.failed, "duplicate definition of axpy in one JIT is an error: %.100s", e.msg);
     LLVMDisposeModule(m);
+
+    /* 3b. a runtime helper defined explicitly and called from generated code */
+    {
+        cg_jit *jit5 = NULL;
+        e = cg_jit_create(&jit5, NULL);
+        if (!e.failed) e = cg_jit_define_symbol(jit5, "iclc_test_helper", (void *)helper_scale);
+        ok(!e.failed, "define a runtime helper symbol %s", e.msg);
+        e = cg_jit_define_symbol(jit5, "iclc_test_helper", (void *)helper_scale);
+        ok(e.failed, "defining it twice is an error: %.70s", e.msg);
+        LLVMModuleRef mh = cg_module_create(jit5, "helper");
+        e = build_call_helper(jit5, mh, "call_helper");
+        if (!e.failed) e = cg_jit_compile(jit5, mh, NULL);
+        LLVMDisposeModule(mh);
+        void *fh = NULL;
+        if (!e.failed) e = cg_jit_lookup(jit5, "call_helper", &fh);
+        ok(!e.failed && fh, "kernel calling the helper links %s", e.msg);
+        if (fh) {
+            float x[5] = {0, 1, 2, 3, 4}, y[5] = {0};
+            void *bufs[2] = {x, y};
+            ((cg_kernel_fn)fh)(0, 5, bufs);
+            int bad = 0;
+            for (int i = 0; i < 5; i++) bad += y[i] != 3.0f * x[i] + 1.0f;
+            is_int(bad, 0, "helper results");
+        }
+        cg_jit_destroy(jit5);
+    }
 
     /* 4. an explicit baseline CPU (AOT-style) still builds and runs */
     cg_jit *jit3 = NULL;

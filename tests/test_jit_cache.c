@@ -51,7 +51,7 @@ static bool asm_uses(const ir_graph *g, const char *cpu, const char *reg, int *v
     LLVMModuleRef m = cg_module_create(jit, "asm");
     char *text = NULL;
     bool found = false;
-    if (p && !cg_lower_emit(jit, m, p).failed && !cg_jit_optimize(jit, m).failed && !cg_jit_emit_asm(jit, m, &text).failed) {
+    if (p && !cg_lower_emit(jit, m, p, NULL).failed && !cg_jit_optimize(jit, m).failed && !cg_jit_emit_asm(jit, m, &text).failed) {
         /* the elementwise kernel: the flat loop that computes y = h*h + mask */
         const char *name = NULL;
         ir_id y = ir_output_find(g, "y");
