@@ -388,9 +388,6 @@ static uint64_t plan_digest(const cg_plan *p) {
         h = mix(mix(mix(h, (uint64_t)k->flat), (uint64_t)k->block), (uint64_t)k->nbufs);
         for (int j = 0; j < k->nbufs; j++) h = mix(h, (uint64_t)(int64_t)k->bufs[j]);
         h = mix(mix(mix(h, (uint64_t)k->mm_info.n_items), (uint64_t)k->mm_info.scratch_bytes), (uint64_t)k->impl);
-        const cg_matmul_sched *ms = &k->mm_info.sched; /* tuned schedules give other code */
-        h = mix(mix(mix(mix(h, (uint64_t)ms->vec), (uint64_t)ms->mr), (uint64_t)ms->nr), (uint64_t)ms->kc);
-        h = mix(mix(mix(mix(h, (uint64_t)ms->mc), (uint64_t)ms->nc), (uint64_t)(ms->pack_a + 2)), (uint64_t)ms->k_unroll);
         for (int r = 0; r < k->nroots; r++) h = mix(mix(mix(h, (uint64_t)k->roots[r]), (uint64_t)k->dsts[r]), (uint64_t)k->copies[r]);
     }
     for (int i = 0; i < p->nslots; i++) h = mix(mix(mix(h, (uint64_t)p->slots[i].ext), (uint64_t)p->slots[i].bytes), (uint64_t)p->slots[i].offset);

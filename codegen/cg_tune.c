@@ -749,3 +749,14 @@ out:
     free(serial);
     return e;
 }
+
+uint64_t cg_tune_fingerprint(const cg_plan *p) {
+    uint64_t h = 0x7475;
+    for (int k = 0; k < p->nkerns; k++) {
+        const cg_matmul_sched *s = &p->kerns[k].mm_info.sched;
+        if (p->kerns[k].kind != CGK_MATMUL) continue;
+        int v[] = {k, s->vec, s->mr, s->nr, s->mc, s->kc, s->nc, s->pack_a, s->pack_b, s->k_unroll};
+        for (int i = 0; i < 10; i++) h = (h ^ (uint64_t)(uint32_t)v[i]) * 0x100000001B3ull;
+    }
+    return h;
+}

@@ -87,6 +87,10 @@ typedef struct cg_tune_result {
 cg_error cg_tune_threads(cg_jit *jit, const cg_plan *p, const cg_tune_opts *o, char **serial, double *ms_default,
                          double *ms_tuned, int64_t *threshold);
 
+/* A hash of the matmul schedules of p: mixed into the compile-cache key of a plan built with a tune
+ * cache, so tuned and default code never share an entry (the plan digest does not see schedules). */
+uint64_t cg_tune_fingerprint(const cg_plan *p);
+
 /* Searches schedules of d on this CPU (jit's target). cg_ok() or an error. */
 cg_error cg_tune_matmul(cg_jit *jit, const cg_matmul_desc *d, const cg_tune_opts *o, cg_tune_result *r);
 

@@ -236,7 +236,7 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
 
     char key[2048];
     /* with a tune cache the plan (schedules) is part of the key: tuned and default code never collide */
-    cg_cache_key(jp->jit, ir_graph_hash(p->graph) ^ (tuned ? pl->digest : 0), threads, key, sizeof key);
+    cg_cache_key(jp->jit, ir_graph_hash(p->graph) ^ (tuned ? cg_tune_fingerprint(pl) : 0), threads, key, sizeof key);
     cg_blob obj[MAX_PARTS] = {{0}};
     bool loaded = false;
     if (cg_cache_load(key, pl->digest, jp->nparts, obj)) {
