@@ -1,6 +1,7 @@
 /* cg_plan.c — graph -> plan: fusion decisions, kernel list, buffer slots, liveness-based arena. */
 #include "codegen/cg_plan.h"
 #include "codegen/cg_fused.h"
+#include "codegen/cg_tune.h"
 #include "codegen/cg_op.h"
 
 #include <inttypes.h>
@@ -261,6 +262,7 @@ static bool fill_kernel(cg_plan *p, cg_kern *k, walk *w, const cg_plan_opts *opt
         if (nb > CG_MM_MAX_BATCH) return fail(err, errlen, "jit: matmul %%%d has %d batch dims (at most %d)", k->root, nb, CG_MM_MAX_BATCH);
         cg_cpu dflt = {.name = "x86-64-v3", .vec_bits = 256, .vec_floats = 8, .n_vec_regs = 16, .has_fma = 1};
         cg_matmul_sched s = {.threads = opts->threads};
+        if (opts->tune) cg_tune_lookup(opts->tune, d, opts->threads, &s); /* `iclc tune`'s winner, if any */
         if (numel > 0) {
             cg_error e = cg_matmul_plan(opts->cpu ? opts->cpu : &dflt, d, &s, &k->mm_info);
             if (e.failed) return fail(err, errlen, "jit: matmul %%%d: %s", k->root, e.msg);
@@ -827,6 +829,12 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
         if (p->slots[i].def < 0) p->slots[i].def = p->slots[i].last = 0;
     if (!place_arena(p, err, errlen)) goto fail;
     p->digest = plan_digest(p);
+    if (opts && opts->tune) { /* `iclc tune`'s per-kernel thread choices (run-time only: not in the digest) */
+        const char *serial = cg_tune_plan_serial(opts->tune, ir_graph_hash(g), p->threads);
+        int64_t below = cg_tune_threshold(opts->tune, p->threads); /* else the tuned rule, if any */
+        bool own = serial && (int)strlen(serial) == p->nkerns;
+        for (int k = 0; k < p->nkerns; k++) p->kerns[k].serial = own ? serial[k] == '1' : p->kerns[k].work < below;
+    }
     free(live), free(force), free(seen), free(nuse), free(users), free(touched);
     return p;
 fail:

@@ -66,6 +66,7 @@ typedef struct cg_kern {
     int bufs[CG_MAX_BUFS];  /* slots (or CG_SLOT_*) in the kernel's bufs[] order; bufs[0] = dst except matmul */
     int64_t range;          /* parallel range [0, range) */
     int64_t work;           /* rough element operations of the whole range (for the serial threshold) */
+    bool serial;            /* tuned (codegen/cg_tune.h): run on the calling thread even when work is large */
     /* loops */
     bool flat;              /* 1-D over all elements (no broadcasting/movement inside) */
     int64_t block;          /* flat: elements per range item; reduce/scan: inner elements per item */
@@ -108,9 +109,11 @@ typedef struct cg_extbuf {
     bool is_output;
 } cg_extbuf;
 
+struct cg_tune_db;
 typedef struct cg_plan_opts {
     const cg_cpu *cpu;   /* sizes matmul blocking; NULL: AVX2-like defaults */
     int threads;         /* the thread count kernels are split over (>= 1) */
+    const struct cg_tune_db *tune; /* tuned matmul schedules (codegen/cg_tune.h); NULL: defaults */
 } cg_plan_opts;
 
 /* Builds the plan of g (verified) for the executor buffers ext[0..next). NULL + message on failure

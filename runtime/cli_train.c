@@ -1,6 +1,7 @@
 /* `iclc train` and `iclc eval` — the command-line face of runtime/rt_train.c. */
 #include "runtime/cli.h"
 #include "runtime/rt_exec.h"
+#include "runtime/rt_exec_compiled.h"
 #include "runtime/rt_train.h"
 
 #include <stdio.h>
@@ -40,12 +41,13 @@ int cli_train(int argc, char **argv) {
 
 int cli_eval(int argc, char **argv) {
     int64_t prompts = 1280, threads = 0;
-    const char *csv = NULL, *backend = NULL;
+    const char *csv = NULL, *backend = NULL, *compiled = NULL;
     cli_flag flags[] = {{"prompts", FLAG_INT, &prompts}, {"csv", FLAG_STR, &csv}, {"backend", FLAG_STR, &backend},
-                        {"threads", FLAG_INT, &threads}};
+                        {"threads", FLAG_INT, &threads}, {"compiled", FLAG_STR, &compiled}};
     int npos;
-    if (!cli_parse("eval", argc, argv, flags, 4, &npos)) return CLI_USAGE;
+    if (!cli_parse("eval", argc, argv, flags, 5, &npos)) return CLI_USAGE;
     if (npos != 1) return cli_usage_error("eval", "needs one run directory (e.g. iclc eval runs/lr-tf)");
     if (prompts < 1) return cli_usage_error("eval", "--prompts must be >= 1");
+    if (compiled) return rt_eval_compiled(argv[1], compiled, prompts, threads, csv); /* iclc export's library */
     return rt_eval_run(argv[1], backend, prompts, threads, csv);
 }

@@ -10,6 +10,7 @@
 #include "codegen/cg_cache.h"
 #include "codegen/cg_lower.h"
 #include "codegen/cg_plan.h"
+#include "codegen/cg_tune.h"
 #include "runtime/rt_util.h"
 
 #include <omp.h>
@@ -63,7 +64,7 @@ static bool jit_run(rt_plan *p, uint64_t step, char *err, size_t errlen) {
         if (n <= 0) continue;
         double t0 = jp->prof ? rt_now() : 0;
         int nt = T < n ? T : (int)n;
-        if (nt <= 1 || kn->work < PARALLEL_WORK) {
+        if (nt <= 1 || kn->work < PARALLEL_WORK || kn->serial) {
             jp->fns[k](0, n, bufs);
             if (jp->prof) jp->prof[k] += rt_now() - t0;
             continue;
@@ -211,8 +212,11 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     jp->ext = malloc((size_t)(p->nbuffers + 1) * sizeof *jp->ext);
     if (!jp->ext) goto oom;
     for (int i = 0; i < p->nbuffers; i++) jp->ext[i] = (cg_extbuf){p->buffers[i].id, p->buffers[i].is_output};
-    cg_plan_opts po = {.cpu = cg_jit_cpu(jp->jit), .threads = threads};
+    cg_tune_db *tune = cg_tune_load(cg_jit_cpu(jp->jit), true); /* `iclc tune`'s schedules (NULL: defaults) */
+    cg_plan_opts po = {.cpu = cg_jit_cpu(jp->jit), .threads = threads, .tune = tune};
     jp->plan = cg_plan_build(p->graph, jp->ext, p->nbuffers, &po, err, errlen);
+    bool tuned = cg_tune_count(tune) > 0;
+    cg_tune_free(tune);
     if (!jp->plan) goto fail;
     const cg_plan *pl = jp->plan;
     const char *dbg = getenv("ICLC_DEBUG");
@@ -230,7 +234,8 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     partition(jp);
 
     char key[2048];
-    cg_cache_key(jp->jit, ir_graph_hash(p->graph), threads, key, sizeof key);
+    /* with a tune cache the plan (schedules) is part of the key: tuned and default code never collide */
+    cg_cache_key(jp->jit, ir_graph_hash(p->graph) ^ (tuned ? cg_tune_fingerprint(pl) : 0), threads, key, sizeof key);
     cg_blob obj[MAX_PARTS] = {{0}};
     bool loaded = false;
     if (cg_cache_load(key, pl->digest, jp->nparts, obj)) {
