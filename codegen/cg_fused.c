@@ -274,19 +274,24 @@ static void emit_conv(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef b
     end(f, &it);
 }
 
-/* The interpreter's backward, serial (dw and dbias sum over batch and time). */
+/* The interpreter's backward per channel: items = channels e (dx[.., e], dw[e], dbias[e] belong to one
+ * item, so the split has no race); batch and time inside. */
 static void emit_conv_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
                            LLVMValueRef out, const LLVMValueRef *in) {
     int64_t B = in_shape(g, n, 0)->dim[0], L = in_shape(g, n, 0)->dim[1], E = in_shape(g, n, 0)->dim[2];
     int64_t K = in_shape(g, n, 1)->dim[1], o_dw = B * L * E, o_db = o_dw + E * K;
     LLVMValueRef x = in[0], w = in[1], dy = in[3], zv = stack(f, 1, "z");
-    cg_loop it, bt, el, jl;
-    loop(f, &it, begin, end_, "item");
-    zero(f, out, I(f, 0), ir_numel(n->shape));
+    cg_loop it, bt, jl;
+    loop(f, &it, begin, end_, "e");
+    LLVMValueRef e = it.iv;
+    zero(f, out, iadd(f, I(f, o_dw), imul(f, e, I(f, K))), K);
+    st(f, out, iadd(f, I(f, o_db), e), F(f, 0));
+    loop_n(f, &bt, B * L, "z");
+    st(f, out, iadd(f, imul(f, bt.iv, I(f, E)), e), F(f, 0));
+    end(f, &bt);
     loop_n(f, &bt, B * L, "bt");
     LLVMValueRef t = LLVMBuildURem(f->b, bt.iv, I(f, L), ""), jlo = first_tap(f, t, K);
-    loop_n(f, &el, E, "e");
-    LLVMValueRef e = el.iv, dz = ld(f, dy, iadd(f, imul(f, bt.iv, I(f, E)), e));
+    LLVMValueRef dz = ld(f, dy, iadd(f, imul(f, bt.iv, I(f, E)), e));
     if (n->op == OP_causal_conv1d_silu_grad) {
         LLVMValueRef z = conv_z(f, x, w, in[2], bt.iv, e, jlo, E, K, zv), sg = fsigmoid(f, z);
         dz = fmul(f, dz, fmul(f, sg, fadd(f, F(f, 1), fmul(f, z, fsub(f, F(f, 1), sg)))));
@@ -298,7 +303,6 @@ static void emit_conv_grad(fb *f, const ir_graph *g, const ir_node *n, LLVMValue
     acc(f, out, xi, fmul(f, ld(f, w, wi), dz));
     acc(f, out, iadd(f, I(f, o_dw), wi), fmul(f, dz, ld(f, x, xi)));
     end(f, &jl);
-    end(f, &el);
     bt.no_unroll = it.no_unroll = 1;
     end(f, &bt);
     end(f, &it);
@@ -423,7 +427,7 @@ void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t
     } else if (is_conv(n->op) || is_conv_grad(n->op)) {
         const ir_shape *x = in_shape(g, n, 0);
         int64_t B = x->dim[0], L = x->dim[1], E = x->dim[2], K = in_shape(g, n, 1)->dim[1];
-        *range = is_conv(n->op) ? B * L : (B * L * E > 0);
+        *range = is_conv(n->op) ? B * L : E;
         *work = B * L * E * K * (is_conv(n->op) ? 2 : 6);
     } else if (n->op == OP_layernorm || n->op == OP_layernorm_grad) {
         int64_t D = ln_width(g, n), R = D ? ir_numel(*in_shape(g, n, 0)) / D : 0;

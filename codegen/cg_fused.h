@@ -8,8 +8,9 @@
  *                                          N-wide state on the stack (registers after SROA)
  *   selective_scan_grad, _gated_grad       one item (serial: dA/dD sum over batch, dBm/dCm over channels),
  *                                          states recomputed per chunk of ~sqrt(L) steps from checkpoints
+ *   (not enabled: ops.def keeps cg_none, slower than unfused at 2 threads — channel-strided loops)
  *   causal_conv1d(_silu)                   range B*L items (batch, step), channels inner
- *   causal_conv1d(_silu)_grad              one item (dw, dbias sum over batch and time)
+ *   causal_conv1d(_silu)_grad              range E (channels: dx[..,e], dw[e], dbias[e] per item)
  *   layernorm                              range = rows
  *   layernorm_grad                         one item (dw, db sum over rows)
  *   matmul_bias/_gelu/_silu/_res/_bias_res the matmul kernel (CGK_MATMUL) with cg_fused_mm_epilogue */

@@ -135,18 +135,15 @@ int main(void) {
             sscan_case(2, 9, 5, 16, gated, grad);
             sscan_case(3, 17, 4, 3, gated, grad);
         }
-    for (int silu = 0; silu < 2; silu++)
-        for (int grad = 0; grad < 2; grad++) {
-            conv_case(2, 9, 37, 4, silu, grad);
-            conv_case(1, 3, 5, 6, silu, grad); /* more taps than steps */
-        }
+    /* causal_conv1d kernels exist (codegen/cg_fused.c) but are not enabled (slower than the unfused graph
+     * at 2 threads): the column stays cg_none and conv_case is unused until they are */
+    (void)conv_case;
     for (int grad = 0; grad < 2; grad++) ln_case(3, 7, 64, grad), ln_case(2, 5, 13, grad);
     ir_op mm[] = {OP_matmul_bias, OP_matmul_bias_gelu, OP_matmul_bias_silu, OP_matmul_res, OP_matmul_bias_res};
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) mm_case(mm[i], 2, 19, 24, 37, false, false);
     mm_case(OP_matmul_bias_res, 3, 9, 16, 64, true, false);
     mm_case(OP_matmul_bias_gelu, 1, 33, 7, 20, false, true);
     model_case("mamba", "selective_scan_gated_grad");
-    model_case("mamba", "causal_conv1d_silu_grad");
     model_case("transformer", "layernorm_grad");
     model_case("transformer", "matmul_bias");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
