@@ -43,7 +43,7 @@ static int demo_train(const char *out, int64_t steps) {
     o.task = "linear_regression";
     o.task_params = jit ? "d=5,N=11" : "d=2,N=6";
     o.backend = jit ? "jit" : "interp";
-    o.steps = steps > 0 ? steps : jit ? 1500 : 400;
+    o.steps = steps > 0 ? steps : jit ? 4000 : 400;
     o.lr = jit ? 1e-3 : 3e-3;
     o.eval_every = 0;
     o.eval_prompts = 640;
