@@ -18,6 +18,7 @@
 #include "runtime/rt_exec_jit.h"
 #include "runtime/rt_fuse.h"
 #include "runtime/rt_loss.h"
+#include "runtime/rt_model.h"
 #include "tasks/task.h"
 #include "runtime/rt_safetensors.h"
 
@@ -339,10 +340,7 @@ static bool append_task_loss(ir_graph *g, const char *task_name, char *err, size
     }
     task_shape sh = task_shape_at(t, task_n_max(t));
     rt_head heads[TASK_MAX_HEADS];
-    for (int h = 0, channel = 0; h < sh.nheads; channel += (int)sh.heads[h].width, h++)
-        heads[h] = (rt_head){sh.heads[h].name, sh.heads[h].start, sh.heads[h].stride, sh.heads[h].count,
-                             sh.heads[h].width, sh.heads[h].loss == TASK_LOSS_BCE ? RT_LOSS_BCE : RT_LOSS_SQUARED,
-                             channel};
+    rt_task_heads(&sh, heads);
     ir_id loss = rt_loss_append(g, ir_output_find(g, "pred"), heads, sh.nheads);
     task_free(t);
     if (loss == IR_NONE || !ir_output_add(g, "loss", loss)) {

@@ -53,3 +53,10 @@ ir_graph *rt_model_build(const rt_model_spec *m, const task *t, int64_t B, int64
     fe_model_free(fm);
     return g;
 }
+
+void rt_task_heads(const task_shape *sh, rt_head *heads) {
+    for (int h = 0, channel = 0; h < sh->nheads; channel += (int)sh->heads[h].width, h++)
+        heads[h] = (rt_head){sh->heads[h].name, sh->heads[h].start, sh->heads[h].stride, sh->heads[h].count,
+                             sh->heads[h].width, sh->heads[h].loss == TASK_LOSS_BCE ? RT_LOSS_BCE : RT_LOSS_SQUARED,
+                             channel};
+}

@@ -4,6 +4,7 @@
 #define ICLC_RUNTIME_RT_MODEL_H
 
 #include "ir/ir.h"
+#include "runtime/rt_loss.h"
 #include "tasks/task.h"
 
 typedef struct rt_model_spec {
@@ -26,5 +27,9 @@ typedef struct rt_model_info {
  * (the message names the Lua file:line, op and shapes). */
 ir_graph *rt_model_build(const rt_model_spec *m, const task *t, int64_t B, int64_t N, bool training,
                          rt_model_info *info, char *err, size_t errlen);
+
+/* The task's read-out heads as loss heads (sh->nheads of them): they take the model's output channels
+ * side by side, in the task's head order (cot_io: s then y). */
+void rt_task_heads(const task_shape *sh, rt_head *heads);
 
 #endif

@@ -64,19 +64,11 @@ typedef struct trainer {
 
 /* ---- plans ---- */
 
-/* The task's read-out heads; they take the model's output channels side by side. */
-static void heads_of(const task_shape *sh, rt_head *heads) {
-    for (int h = 0, channel = 0; h < sh->nheads; channel += (int)sh->heads[h].width, h++)
-        heads[h] = (rt_head){sh->heads[h].name, sh->heads[h].start, sh->heads[h].stride, sh->heads[h].count,
-                             sh->heads[h].width, sh->heads[h].loss == TASK_LOSS_BCE ? RT_LOSS_BCE : RT_LOSS_SQUARED,
-                             channel};
-}
-
 /* Appends the loss of the task's heads to a model graph and marks it as output "loss". */
 static bool append_loss(trainer *tr, ir_graph *g, int64_t N) {
     task_shape sh = task_shape_at(tr->task, N);
     rt_head heads[TASK_MAX_HEADS];
-    heads_of(&sh, heads);
+    rt_task_heads(&sh, heads);
     ir_id loss = rt_loss_append(g, ir_output_find(g, "pred"), heads, sh.nheads);
     return loss != IR_NONE && ir_output_add(g, "loss", loss);
 }
