@@ -22,6 +22,7 @@
 
 #include "codegen/cg_matmul.h"
 #include "codegen/cg_peak.h"
+#include "runtime/rt_util.h"
 
 void openblas_set_num_threads(int num_threads);
 
@@ -43,17 +44,6 @@ static const shape SHAPES[] = {
     {"attn O = P V", 512, 82, 16, 82, 0, 0},
     {"attn dV = P^T dO", 512, 82, 16, 82, 1, 0},
 };
-
-/* The 1-minute load average (other processes on the machine skew timings). */
-static double loadavg(void) {
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1) l = -1;
-        fclose(f);
-    }
-    return l;
-}
 
 static double now_s(void) {
     struct timespec ts;
@@ -159,7 +149,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("cpu %s, %d-bit vectors; FMA peak %.1f GFLOP/s (1 thread), %.1f (%d threads); load average %.2f\n",
-           cpu->name, cpu->vec_bits, pk.gflops_1, pk.gflops_all, pk.threads, loadavg());
+           cpu->name, cpu->vec_bits, pk.gflops_1, pk.gflops_all, pk.threads, rt_loadavg());
     printf("%-30s %5s %5s %5s %5s %2s %3s | %8s %6s | %8s | %6s | %7s | %s\n", "shape", "batch", "M", "N", "K", "T",
            "thr", "ours", "%peak", "openblas", "ratio", "compile", "schedule");
     size_t n_shapes = custom.M ? 1 : sizeof SHAPES / sizeof SHAPES[0];
@@ -238,7 +228,7 @@ int main(int argc, char **argv) {
     cg_peak_result pk2;
     if (!cg_peak_measure(jit, max_t, 0, &pk2).failed)
         printf("FMA peak again at the end: %.1f GFLOP/s (1 thread), %.1f (%d threads); load average %.2f\n", pk2.gflops_1,
-               pk2.gflops_all, pk2.threads, loadavg());
+               pk2.gflops_all, pk2.threads, rt_loadavg());
     cg_jit_destroy(jit);
     return 0;
 }

@@ -26,6 +26,7 @@
 #include "runtime/rt_bench.h"
 #include "runtime/rt_exec.h"
 #include "runtime/rt_json.h"
+#include "runtime/rt_util.h"
 
 #define CMD "bench"
 
@@ -61,16 +62,6 @@ typedef struct mm_result {
 
 /* ---- small helpers ---- */
 
-static double loadavg(void) {
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1) l = -1;
-        fclose(f);
-    }
-    return l;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -102,18 +93,6 @@ static void remove_tree(const char *path) {
         closedir(d);
     }
     rmdir(path);
-}
-
-/* 1234567 -> "1,234,567" */
-static void thousands(int64_t v, char *buf, size_t len) {
-    char digits[32];
-    snprintf(digits, sizeof digits, "%" PRId64, v);
-    size_t n = strlen(digits), k = 0;
-    for (size_t i = 0; i < n && k + 2 < len; i++) {
-        if (i && (n - i) % 3 == 0 && digits[i - 1] != '-') buf[k++] = ',';
-        buf[k++] = digits[i];
-    }
-    buf[k] = '\0';
 }
 
 /* ---- executors ---- */
@@ -465,7 +444,7 @@ static int bench_one(const bench_args *a, cg_jit *jit, const peak_info *pk, cons
         if (train->nodes[i].op == OP_param) params += ir_numel(train->nodes[i].shape);
     rt_flops fl = rt_bench_flops(train), fe = eval ? rt_bench_flops(eval) : (rt_flops){0, 0, 0};
     char pc[40];
-    thousands(params, pc, sizeof pc);
+    rt_thousands(params, pc, sizeof pc);
     printf("\n== %s / %s / %s: B %" PRId64 ", N %" PRId64 ", T %" PRId64 ", d_tok %" PRId64 "; %s params\n", model, config,
            task_name, a->batch, N, ts.T, ts.d_tok, pc);
     printf("   training graph: %d nodes, %" PRId64 " matmuls; %.3f GFLOP per step (%.0f%% in matmuls); built in %.0f ms"
@@ -592,7 +571,7 @@ static int bench_one(const bench_args *a, cg_jit *jit, const peak_info *pk, cons
         rt_jw_key(&w, "gflop_step"), rt_jw_double(&w, fl.total * 1e-9);
         rt_jw_key(&w, "gflop_matmul"), rt_jw_double(&w, fl.matmul * 1e-9);
         rt_jw_key(&w, "peak_gflops"), rt_jw_double(&w, peak);
-        rt_jw_key(&w, "loadavg"), rt_jw_double(&w, loadavg());
+        rt_jw_key(&w, "loadavg"), rt_jw_double(&w, rt_loadavg());
         rt_jw_key(&w, "executors");
         rt_jw_begin_array(&w);
         for (int i = 0; i < nres; i++) {
@@ -717,7 +696,7 @@ int cli_bench(int argc, char **argv) {
     cg_jit_llvm_version(ver);
     printf("iclc bench: %s (%d-bit vectors%s), LLVM %s, %" PRId64 " threads, executors %s, load average %.2f\n", cpu->name,
            cpu->vec_bits, cpu->has_fma ? ", FMA" : "", ver, a.threads, a.executors ? a.executors : rt_executor_names(),
-           loadavg());
+           rt_loadavg());
     /* the best of many short measurements (~1 ms each): a busy machine only ever lowers the peak, and
      * short runs fit between other processes' time slices, as the short kernels measured below do */
     cg_peak_result pr, pr2;
@@ -761,7 +740,7 @@ int cli_bench(int argc, char **argv) {
         }
     }
     printf("\nload average at the end: %.2f (timings are the minimum over repetitions; other processes skew them)\n",
-           loadavg());
+           rt_loadavg());
     cg_jit_destroy(jit);
     if (jsonl) fclose(jsonl);
     return status;

@@ -2,24 +2,13 @@
  * its params' element counts, for a task's prompt shape) and the file's `describe` text. */
 #include "frontend/frontend.h"
 #include "runtime/cli.h"
+#include "runtime/rt_util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #define CMD "models"
-
-/* 1234567 -> "1,234,567" */
-static void thousands(int64_t v, char *buf, size_t len) {
-    char digits[32];
-    snprintf(digits, sizeof digits, "%" PRId64, v);
-    size_t n = strlen(digits), k = 0;
-    for (size_t i = 0; i < n && k + 2 < len; i++) {
-        if (i && (n - i) % 3 == 0 && digits[i - 1] != '-') buf[k++] = ',';
-        buf[k++] = digits[i];
-    }
-    buf[k] = '\0';
-}
 
 int cli_models(int argc, char **argv) {
     const char *task = "linear_regression", *models_dir = NULL;
@@ -53,7 +42,7 @@ int cli_models(int argc, char **argv) {
             fe_options o = {.model = spec, .config = cat->configs[k], .shape = shape, .models_dir = models_dir};
             fe_model *m = fe_build(&o, err, sizeof err);
             char count[40];
-            if (m) thousands(m->nparams, count, sizeof count);
+            if (m) rt_thousands(m->nparams, count, sizeof count);
             else snprintf(count, sizeof count, "error");
             const char *desc = cat->describe[i * cat->nconfigs + k];
             printf("%-*s  %-*s  %11s  %s\n", wm, cat->models[i], wc, cat->configs[k], count, desc ? desc : "");

@@ -2,6 +2,7 @@
 #include "runtime/rt_util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -16,15 +17,31 @@ double rt_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-int rt_default_threads(void) {
-    int cores = omp_get_num_procs();
-    double load = 0;
+double rt_loadavg(void) {
+    double l = -1;
     FILE *f = fopen("/proc/loadavg", "r");
     if (f) {
-        if (fscanf(f, "%lf", &load) != 1) load = 0;
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
         fclose(f);
     }
-    int busy = (int)(load + 0.5);
+    return l;
+}
+
+void rt_thousands(int64_t v, char *buf, size_t len) {
+    char digits[32];
+    snprintf(digits, sizeof digits, "%" PRId64, v);
+    size_t n = strlen(digits), k = 0;
+    for (size_t i = 0; i < n && k + 2 < len; i++) {
+        if (i && (n - i) % 3 == 0 && digits[i - 1] != '-') buf[k++] = ',';
+        buf[k++] = digits[i];
+    }
+    buf[k] = '\0';
+}
+
+int rt_default_threads(void) {
+    int cores = omp_get_num_procs();
+    double load = rt_loadavg();
+    int busy = load > 0 ? (int)(load + 0.5) : 0;
     int free_cores = cores - busy;
     return free_cores < 1 ? 1 : free_cores;
 }

@@ -4,10 +4,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Monotonic seconds. */
 double rt_now(void);
+
+/* The 1-minute load average from /proc/loadavg; -1 when unknown. */
+double rt_loadavg(void);
+
+/* 1234567 -> "1,234,567" into buf. */
+void rt_thousands(int64_t v, char *buf, size_t len);
 
 /* Threads to use when the user asks for "all cores": the cores not already kept busy by other processes
  * (from the 1-minute load average), at least 1. OpenMP regions on an oversubscribed core wait for a
