@@ -2,71 +2,11 @@
  *
  * Dimension names: B batch, L tokens, E channels, N state size. */
 #include "codegen/cg_fused.h"
+#include "codegen/cg_fb.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- small builders ---- */
-
-typedef struct fb {
-    cg_val *v;
-    LLVMBuilderRef b;
-    LLVMTypeRef f32;
-} fb;
-
-static LLVMValueRef I(fb *f, int64_t x) { return cg_i64(f->v->jit, x); }
-static LLVMValueRef F(fb *f, float x) { return cg_f32(f->v->jit, x); }
-static LLVMValueRef iadd(fb *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(f->b, a, b, ""); }
-static LLVMValueRef imul(fb *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(f->b, a, b, ""); }
-static LLVMValueRef isub(fb *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWSub(f->b, a, b, ""); }
-static LLVMValueRef fadd(fb *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(f->b, a, b, ""); }
-static LLVMValueRef fmul(fb *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(f->b, a, b, ""); }
-static LLVMValueRef fsub(fb *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(f->b, a, b, ""); }
-static LLVMValueRef ld(fb *f, LLVMValueRef p, LLVMValueRef i) {
-    return LLVMBuildLoad2(f->b, f->f32, cg_gep_f32(f->v->jit, f->b, p, i), "");
-}
-static void st(fb *f, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
-    LLVMBuildStore(f->b, x, cg_gep_f32(f->v->jit, f->b, p, i));
-}
-/* p[i] += x, the add reassociable (a reduction LLVM may vectorise). */
-static void acc(fb *f, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
-    LLVMValueRef q = cg_gep_f32(f->v->jit, f->b, p, i);
-    LLVMValueRef s = LLVMBuildFAdd(f->b, LLVMBuildLoad2(f->b, f->f32, q, ""), x, "");
-    LLVMSetFastMathFlags(s, LLVMFastMathAllowReassoc);
-    LLVMBuildStore(f->b, s, q);
-}
-/* a * b + c with one rounding (llvm.fma). */
-static LLVMValueRef ffma(fb *f, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
-    LLVMValueRef args[3] = {a, b, c};
-    return cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.fma", &f->f32, 1, args, 3);
-}
-static LLVMValueRef fexp(fb *f, LLVMValueRef x) { return cg_math1(f->v, "exp", x); }
-static LLVMValueRef fsigmoid(fb *f, LLVMValueRef x) {
-    LLVMValueRef s = cg_math1(f->v, "sigmoid", x);
-    return s ? s : LLVMBuildFDiv(f->b, F(f, 1), fadd(f, F(f, 1), fexp(f, LLVMBuildFNeg(f->b, x, ""))), "");
-}
-/* A float array of n elements on the stack (emitted where the builder is: the entry block). */
-static LLVMValueRef stack(fb *f, int64_t n, const char *name) {
-    return LLVMBuildArrayAlloca(f->b, f->f32, I(f, n > 0 ? n : 1), name);
-}
-static void loop(fb *f, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, const char *name) {
-    cg_loop_begin(f->v->jit, f->b, l, lo, hi, I(f, 1), name);
-}
-static void loop_n(fb *f, cg_loop *l, int64_t n, const char *name) { loop(f, l, I(f, 0), I(f, n), name); }
-static void end(fb *f, cg_loop *l) { cg_loop_end(f->b, l); }
-static void zero(fb *f, LLVMValueRef p, LLVMValueRef off, int64_t n) {
-    cg_loop l;
-    loop_n(f, &l, n, "z");
-    st(f, p, iadd(f, off, l.iv), F(f, 0));
-    end(f, &l);
-}
-static void copy(fb *f, LLVMValueRef dst, LLVMValueRef doff, LLVMValueRef src, LLVMValueRef soff, int64_t n) {
-    cg_loop l;
-    loop_n(f, &l, n, "cp");
-    st(f, dst, iadd(f, doff, l.iv), ld(f, src, iadd(f, soff, l.iv)));
-    end(f, &l);
-}
 
 static const ir_shape *in_shape(const ir_graph *g, const ir_node *n, int i) { return &g->nodes[ir_in(g, n, i)].shape; }
 

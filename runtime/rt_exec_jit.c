@@ -107,9 +107,31 @@ static void print_profile(const jit_plan *jp) {
     }
 }
 
+/* Time per root op of the kernels (the profile's second table): where a step goes, by op. */
+static void print_profile_by_op(const jit_plan *jp) {
+    const cg_plan *pl = jp->plan;
+    double by[OP_COUNT] = {0}, total = 0;
+    int cnt[OP_COUNT] = {0};
+    for (int k = 0; k < pl->nkerns; k++) {
+        ir_op op = pl->g->nodes[pl->kerns[k].root].op;
+        by[op] += jp->prof[k], cnt[op]++, total += jp->prof[k];
+    }
+    double runs = (double)(jp->runs ? jp->runs : 1);
+    fprintf(stderr, "jit profile by root op:\n");
+    for (;;) {
+        int best = -1;
+        for (int o = 0; o < OP_COUNT; o++)
+            if (cnt[o] && (best < 0 || by[o] > by[best])) best = o;
+        if (best < 0 || by[best] <= 0) break;
+        fprintf(stderr, "  %5.1f%% %8.3f ms  %-24s %4d kernels\n", 100 * by[best] / total, 1e3 * by[best] / runs,
+                ir_ops[best].name, cnt[best]);
+        cnt[best] = 0;
+    }
+}
+
 static void jit_free(rt_plan *p) {
     jit_plan *jp = (jit_plan *)p;
-    if (jp->prof && jp->plan) print_profile(jp);
+    if (jp->prof && jp->plan) print_profile_by_op(jp), print_profile(jp);
     free(jp->prof);
     cg_plan_free(jp->plan);
     for (int i = 0; i < jp->nparts; i++) cg_jit_destroy(jp->jits[i]);
