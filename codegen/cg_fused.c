@@ -3,6 +3,7 @@
  * Dimension names: B batch, L tokens, E channels, N state size. */
 #include "codegen/cg_fused.h"
 #include "codegen/cg_fb.h"
+#include "codegen/cg_fused_s4.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -355,7 +356,7 @@ cg_error cg_fused_mm_epilogue(cg_mm_epilogue_ctx *ctx, LLVMValueRef *acc) {
 /* ---- the interface ---- */
 
 bool cg_fused_has_kernel(ir_op op) { return is_sscan(op) || is_sscan_grad(op) || is_conv(op) || is_conv_grad(op) || op == OP_layernorm ||
-                                            op == OP_layernorm_grad; }
+                                            op == OP_layernorm_grad || cg_s4_has_kernel(op); }
 
 void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work) {
     *range = 1, *work = 1;
@@ -373,7 +374,7 @@ void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t
         int64_t D = ln_width(g, n), R = D ? ir_numel(*in_shape(g, n, 0)) / D : 0;
         *range = n->op == OP_layernorm ? R : (R > 0);
         *work = R * D * (n->op == OP_layernorm ? 6 : 14);
-    }
+    } else if (cg_s4_has_kernel(n->op)) cg_s4_range(g, n, range, work);
 }
 
 void cg_fused_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
@@ -385,4 +386,5 @@ void cg_fused_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef 
     else if (is_conv_grad(n->op)) emit_conv_grad(&f, g, n, begin, end_, out, in);
     else if (n->op == OP_layernorm) emit_ln(&f, g, n, begin, end_, out, in);
     else if (n->op == OP_layernorm_grad) emit_ln_grad(&f, g, n, begin, end_, out, in);
+    else if (cg_s4_has_kernel(n->op)) cg_s4_emit(v, g, n, begin, end_, out, in);
 }

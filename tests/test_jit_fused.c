@@ -35,6 +35,25 @@ static void sscan_case(int64_t B, int64_t L, int64_t E, int64_t N, bool gated, b
     ir_graph_free(g);
 }
 
+/* s4_scan(_grad) on u [B, L, H] with M modes; a stable system as nn.s4d builds it: a = exp(-exp(lr)) (cos th,
+ * sin th) so |a| < 1; b, w, D free. The fused op's value is 2 (nn.s4d's 2 Re). */
+static void s4_case(int64_t B, int64_t L, int64_t H, int64_t M, bool grad) {
+    ir_graph *g = ir_graph_new();
+    ir_id mag = ir_unary(g, OP_exp, ir_unary(g, OP_neg, ir_unary(g, OP_exp, ir_input(g, "lr", S(3, H, M, 1, 0)))));
+    ir_id th = ir_input(g, "th", S(3, H, M, 1, 0));
+    ir_id ri[2] = {ir_binary(g, OP_mul, mag, ir_unary(g, OP_cos, th)), ir_binary(g, OP_mul, mag, ir_unary(g, OP_sin, th))};
+    ir_id in[6] = {ir_input(g, "u", S(3, B, L, H, 0)), ir_concat(g, ri, 2, 2), ir_input(g, "b", S(3, H, M, 2, 0)),
+                   ir_input(g, "w", S(3, H, M, 2, 0)), ir_input(g, "D", S(1, H, 0, 0, 0)), ir_input(g, "dy", S(3, B, L, H, 0))};
+    ir_op op = grad ? OP_s4_scan_grad : OP_s4_scan;
+    ir_id y = ir_build(g, op, in, 5 + grad, &(ir_attrs){.value = 2}, NULL);
+    ir_output_add(g, "y", ir_unary(g, OP_neg, y));
+    char label[128];
+    snprintf(label, sizeof label, "%s B%lld L%lld H%lld M%lld%s", ir_ops[op].name, (long long)B, (long long)L,
+             (long long)H, (long long)M, getenv("ICLC_JIT_CPU") ? " (x86-64-v3)" : "");
+    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, grad ? 1e-4 : 1e-5);
+    ir_graph_free(g);
+}
+
 /* causal_conv1d(_silu)(_grad) on [B, L, E] with K taps. */
 static void conv_case(int64_t B, int64_t L, int64_t E, int64_t K, bool silu, bool grad) {
     ir_graph *g = ir_graph_new();
@@ -138,6 +157,19 @@ int main(void) {
     /* causal_conv1d kernels exist (codegen/cg_fused.c) but are not enabled (slower than the unfused graph
      * at 2 threads): the column stays cg_none and conv_case is unused until they are */
     (void)conv_case;
+    /* s4: H = 1, 5, 17, 33 (masked tails; 33 = two 16-channel items + 1), M = 1, 4, 32, L = 1, 7, 50, B = 1, 3,
+     * on the host and on an AVX2 jit (8 lanes, 16 registers: other tails and group sizes) */
+    for (int cpu = 0; cpu < 2; cpu++) {
+        if (cpu) setenv("ICLC_JIT_CPU", "x86-64-v3", 1);
+        for (int grad = 0; grad < 2; grad++) {
+            s4_case(1, 1, 1, 1, grad);
+            s4_case(3, 7, 5, 4, grad);
+            s4_case(1, 50, 17, 32, grad);
+            s4_case(3, 50, 33, 4, grad);
+            s4_case(3, 7, 32, 1, grad);
+        }
+        unsetenv("ICLC_JIT_CPU");
+    }
     for (int grad = 0; grad < 2; grad++) ln_case(3, 7, 64, grad), ln_case(2, 5, 13, grad);
     ir_op mm[] = {OP_matmul_bias, OP_matmul_bias_gelu, OP_matmul_bias_silu, OP_matmul_res, OP_matmul_bias_res};
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) mm_case(mm[i], 2, 19, 24, 37, false, false);

@@ -1,0 +1,398 @@
+/* cg_fused_s4.c — kernels of s4_scan and s4_scan_grad (see cg_fused_s4.h); each follows its interpreter in
+ * ir/ir_fused.c (interp_s4_scan, interp_s4_scan_grad).
+ *
+ * Dimension names: B batch, L tokens, H channels, M complex modes; W vector lanes (consecutive channels h0 ..
+ * h0 + W of u[b, t, :] are contiguous), G modes whose complex state one pass over time keeps in registers,
+ * C the chunk length of the backward's checkpoints (~sqrt(L)).
+ *
+ * Per W-block of channels the parameters are first transposed into a stack table P[m][6] of vectors
+ * (a re/im, b re/im, value * w re/im, one lane per channel); the modes are then taken G at a time, each
+ * group one pass over time that adds its share of y (or du) into the output. */
+#include "codegen/cg_fused_s4.h"
+#include "codegen/cg_fb.h"
+
+#include <stdlib.h>
+
+enum { GMAX = 8 };
+enum { P_AR, P_AI, P_BR, P_BI, P_WR, P_WI, NP }; /* table P per mode; the gradient table GA has the same
+                                                    layout: da, db, sum dy s (dw / value) */
+enum { P_NAI = NP, NPR };                         /* registers per mode: the table's and -Im a */
+
+typedef struct s4k {
+    fb f;
+    LLVMTypeRef vt;              /* <W x float> */
+    int W, lanes;                /* vector width; active lanes of the block being emitted (<= W) */
+    LLVMValueRef mask;           /* <W x i1> of the active lanes when lanes < W */
+    int64_t B, L, H, M, C, nch;  /* nch: chunks of the backward */
+    float k;                     /* the op's value attribute */
+    LLVMValueRef u, a, bb, w, D, dy, out;
+    LLVMValueRef P, GA, ck, hs;  /* stack arrays of vectors: params, gradient sums, checkpoints, chunk states */
+    LLVMValueRef sv[2 * GMAX], gv[2 * GMAX], av[NP * GMAX], dd; /* vector variables (registers after mem2reg) */
+} s4k;
+
+/* ---- vector helpers ---- */
+
+static LLVMValueRef vzero(s4k *s) { return LLVMConstNull(s->vt); }
+static LLVMValueRef vmul(s4k *s, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(s->f.b, a, b, ""); }
+static LLVMValueRef vneg(s4k *s, LLVMValueRef a) { return LLVMBuildFNeg(s->f.b, a, ""); }
+static LLVMValueRef vfma(s4k *s, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[3] = {a, b, c};
+    return cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.fma", &s->vt, 1, args, 3);
+}
+
+static LLVMValueRef i32c(s4k *s, int x) { return LLVMConstInt(LLVMInt32TypeInContext(cg_jit_context(s->f.v->jit)), (unsigned)x, 0); }
+
+/* W channels of a data tensor from float index i (masked to the active lanes in a tail block). */
+static LLVMValueRef vld(s4k *s, LLVMValueRef p, LLVMValueRef i) {
+    LLVMValueRef q = cg_gep_f32(s->f.v->jit, s->f.b, p, i);
+    if (s->lanes == s->W) {
+        LLVMValueRef l = LLVMBuildLoad2(s->f.b, s->vt, q, "");
+        LLVMSetAlignment(l, 4);
+        return l;
+    }
+    LLVMTypeRef ov[2] = {s->vt, LLVMTypeOf(q)};
+    LLVMValueRef args[4] = {q, i32c(s, 4), s->mask, vzero(s)};
+    return cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.masked.load", ov, 2, args, 4);
+}
+
+static void vst(s4k *s, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
+    LLVMValueRef q = cg_gep_f32(s->f.v->jit, s->f.b, p, i);
+    if (s->lanes == s->W) {
+        LLVMSetAlignment(LLVMBuildStore(s->f.b, x, q), 4);
+        return;
+    }
+    LLVMTypeRef ov[2] = {s->vt, LLVMTypeOf(q)};
+    LLVMValueRef args[4] = {x, q, i32c(s, 4), s->mask};
+    cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.masked.store", ov, 2, args, 4);
+}
+
+/* Vector j of a stack array of vectors. */
+static LLVMValueRef sgep(s4k *s, LLVMValueRef arr, LLVMValueRef j) { return LLVMBuildGEP2(s->f.b, s->vt, arr, &j, 1, ""); }
+static LLVMValueRef sld(s4k *s, LLVMValueRef arr, LLVMValueRef j) { return LLVMBuildLoad2(s->f.b, s->vt, sgep(s, arr, j), ""); }
+static void sst(s4k *s, LLVMValueRef arr, LLVMValueRef j, LLVMValueRef x) { LLVMBuildStore(s->f.b, x, sgep(s, arr, j)); }
+
+/* Vector variables: one alloca each, promoted to SSA registers by mem2reg. */
+static LLVMValueRef get(s4k *s, LLVMValueRef var) { return LLVMBuildLoad2(s->f.b, s->vt, var, ""); }
+static void set(s4k *s, LLVMValueRef var, LLVMValueRef x) { LLVMBuildStore(s->f.b, x, var); }
+
+/* x[0] + .. + x[n-1] as a balanced tree (short dependency chains); x is overwritten. */
+static LLVMValueRef tree_sum(s4k *s, LLVMValueRef *x, int n) {
+    while (n > 1) {
+        for (int i = 0; i < n / 2; i++) x[i] = LLVMBuildFAdd(s->f.b, x[2 * i], x[2 * i + 1], "");
+        if (n % 2) x[n / 2] = x[n - 1];
+        n = (n + 1) / 2;
+    }
+    return x[0];
+}
+
+/* min(x, hi) for i64 x. */
+static LLVMValueRef imin(s4k *s, LLVMValueRef x, LLVMValueRef hi) {
+    return LLVMBuildSelect(s->f.b, LLVMBuildICmp(s->f.b, LLVMIntSLT, x, hi, ""), x, hi, "");
+}
+
+/* ---- shared pieces ---- */
+
+/* P[m][c] lanes j < lanes = parameter c of channel h0 + j, mode m (value * w for w); other lanes 0. */
+static void fill_params(s4k *s, LLVMValueRef h0) {
+    fb *f = &s->f;
+    if (s->lanes < s->W) zero(f, s->P, I(f, 0), s->M * NP * s->W);
+    cg_loop ml, jl;
+    loop_n(f, &ml, s->M, "pm");
+    loop_n(f, &jl, s->lanes, "pj");
+    LLVMValueRef src = imul(f, iadd(f, imul(f, iadd(f, h0, jl.iv), I(f, s->M)), ml.iv), I(f, 2)); /* (h M + m) 2 */
+    LLVMValueRef dst = iadd(f, imul(f, ml.iv, I(f, NP * s->W)), jl.iv);
+    LLVMValueRef src1 = iadd(f, src, I(f, 1));
+    st(f, s->P, iadd(f, dst, I(f, P_AR * s->W)), ld(f, s->a, src));
+    st(f, s->P, iadd(f, dst, I(f, P_AI * s->W)), ld(f, s->a, src1));
+    st(f, s->P, iadd(f, dst, I(f, P_BR * s->W)), ld(f, s->bb, src));
+    st(f, s->P, iadd(f, dst, I(f, P_BI * s->W)), ld(f, s->bb, src1));
+    st(f, s->P, iadd(f, dst, I(f, P_WR * s->W)), fmul(f, F(f, s->k), ld(f, s->w, src)));
+    st(f, s->P, iadd(f, dst, I(f, P_WI * s->W)), fmul(f, F(f, s->k), ld(f, s->w, src1)));
+    jl.no_unroll = 1;
+    end(f, &jl);
+    end(f, &ml);
+}
+
+/* The group's parameters (modes m0 .. m0 + G) from P into registers pa[j * NPR + c]. */
+static void load_params(s4k *s, LLVMValueRef m0, int G, LLVMValueRef *pa) {
+    fb *f = &s->f;
+    LLVMValueRef base = imul(f, m0, I(f, NP));
+    for (int j = 0; j < G; j++) {
+        for (int c = 0; c < NP; c++) pa[j * NPR + c] = sld(s, s->P, iadd(f, base, I(f, j * NP + c)));
+        pa[j * NPR + P_NAI] = vneg(s, pa[j * NPR + P_AI]);
+    }
+}
+
+/* One step of the group's states: s = a s + b x (complex, per mode); the new states in nr[j], ni[j]. */
+static void step(s4k *s, const LLVMValueRef *pa, int G, LLVMValueRef x, LLVMValueRef *nr, LLVMValueRef *ni) {
+    for (int j = 0; j < G; j++) {
+        const LLVMValueRef *p = pa + j * NPR;
+        LLVMValueRef sr = get(s, s->sv[2 * j]), si = get(s, s->sv[2 * j + 1]);
+        LLVMValueRef r = vfma(s, p[P_AR], sr, vfma(s, p[P_NAI], si, vmul(s, p[P_BR], x)));
+        LLVMValueRef i = vfma(s, p[P_AR], si, vfma(s, p[P_AI], sr, vmul(s, p[P_BI], x)));
+        set(s, s->sv[2 * j], r);
+        set(s, s->sv[2 * j + 1], i);
+        if (nr) nr[j] = r, ni[j] = i;
+    }
+}
+
+/* ---- forward ---- */
+
+/* Modes m0 .. m0 + G of the W-block at float index base = (b L) H + h0: out[t] += value sum Re(w s_t). */
+static void fwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
+    fb *f = &s->f;
+    LLVMValueRef pa[GMAX * NPR], nr[GMAX], ni[GMAX], parts[GMAX + 1];
+    load_params(s, m0, G, pa);
+    for (int j = 0; j < 2 * G; j++) set(s, s->sv[j], vzero(s));
+    cg_loop tl;
+    loop_n(f, &tl, s->L, "t");
+    LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H)));
+    LLVMValueRef x = vld(s, s->u, i);
+    parts[0] = vld(s, s->out, i);
+    step(s, pa, G, x, nr, ni);
+    for (int j = 0; j < G; j++) parts[1 + j] = vfma(s, pa[j * NPR + P_WR], nr[j], vmul(s, pa[j * NPR + P_WI], ni[j]));
+    vst(s, s->out, i, tree_sum(s, parts, G + 1));
+    tl.no_unroll = 1;
+    end(f, &tl);
+}
+
+/* Batch b, channels h0 .. h0 + lanes: y = D u, then every group of modes adds its part. */
+static void fwd_block(s4k *s, LLVMValueRef b, LLVMValueRef h0, int G) {
+    fb *f = &s->f;
+    fill_params(s, h0);
+    LLVMValueRef base = iadd(f, imul(f, b, I(f, s->L * s->H)), h0), Dv = vld(s, s->D, h0);
+    cg_loop tl, gl;
+    loop_n(f, &tl, s->L, "td");
+    LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H)));
+    vst(s, s->out, i, vmul(s, Dv, vld(s, s->u, i)));
+    tl.no_unroll = 1;
+    end(f, &tl);
+    int64_t ng = s->M / G, rem = s->M % G;
+    if (ng) {
+        loop_n(f, &gl, ng, "grp");
+        fwd_group(s, base, imul(f, gl.iv, I(f, G)), G);
+        gl.no_unroll = 1;
+        end(f, &gl);
+    }
+    if (rem) fwd_group(s, base, I(f, ng * G), (int)rem);
+}
+
+/* ---- backward ---- */
+
+/* Modes m0 .. m0 + G of batch b's W-block at base: the interpreter's reverse sweep with the adjoint
+ * g_t = value dy_t w + conj(a) g_t+1; du[t] += Re(sum g_t conj(b)); the sums da, db, dy s go to GA. */
+static void bwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
+    fb *f = &s->f;
+    int64_t S = 2 * G, C = s->C, nch = s->nch;
+    if (nch == 0) return; /* L = 0 */
+    LLVMValueRef pa[GMAX * NPR], parts[GMAX + 1];
+    load_params(s, m0, G, pa);
+    for (int j = 0; j < 2 * G; j++) set(s, s->sv[j], vzero(s));
+    cg_loop cl, tl;
+    /* forward sweep: checkpoint c holds the state before step c C */
+    if (nch > 1) {
+        loop_n(f, &cl, nch - 1, "fc");
+        for (int j = 0; j < S; j++) sst(s, s->ck, iadd(f, imul(f, cl.iv, I(f, S)), I(f, j)), get(s, s->sv[j]));
+        LLVMValueRef t0 = imul(f, cl.iv, I(f, C));
+        loop(f, &tl, t0, iadd(f, t0, I(f, C)), "ft");
+        step(s, pa, G, vld(s, s->u, iadd(f, base, imul(f, tl.iv, I(f, s->H)))), NULL, NULL);
+        tl.no_unroll = 1;
+        end(f, &tl);
+        cl.no_unroll = 1;
+        end(f, &cl);
+    }
+    for (int j = 0; j < S; j++) sst(s, s->ck, I(f, (nch - 1) * S + j), get(s, s->sv[j]));
+    LLVMValueRef gbase = imul(f, m0, I(f, NP));
+    for (int q = 0; q < NP * G; q++) set(s, s->av[q], sld(s, s->GA, iadd(f, gbase, I(f, q))));
+    for (int j = 0; j < 2 * G; j++) set(s, s->gv[j], vzero(s));
+    /* chunks from the last: recompute the chunk's states into hs, walk it backwards */
+    loop_n(f, &cl, nch, "rc");
+    LLVMValueRef c = isub(f, I(f, nch - 1), cl.iv), t0 = imul(f, c, I(f, C));
+    LLVMValueRef t1 = imin(s, iadd(f, t0, I(f, C)), I(f, s->L));
+    for (int j = 0; j < S; j++) {
+        LLVMValueRef x = sld(s, s->ck, iadd(f, imul(f, c, I(f, S)), I(f, j)));
+        set(s, s->sv[j], x);
+        sst(s, s->hs, I(f, j), x);
+    }
+    loop(f, &tl, t0, t1, "rt");
+    {
+        step(s, pa, G, vld(s, s->u, iadd(f, base, imul(f, tl.iv, I(f, s->H)))), NULL, NULL);
+        LLVMValueRef o = imul(f, iadd(f, isub(f, tl.iv, t0), I(f, 1)), I(f, S));
+        for (int j = 0; j < S; j++) sst(s, s->hs, iadd(f, o, I(f, j)), get(s, s->sv[j]));
+    }
+    tl.no_unroll = 1;
+    end(f, &tl);
+    loop(f, &tl, I(f, 0), isub(f, t1, t0), "bt");
+    {
+        LLVMValueRef t = isub(f, isub(f, t1, I(f, 1)), tl.iv), r = isub(f, t, t0);
+        LLVMValueRef i = iadd(f, base, imul(f, t, I(f, s->H)));
+        LLVMValueRef x = vld(s, s->u, i), g = vld(s, s->dy, i);
+        LLVMValueRef op = imul(f, r, I(f, S)), oc = iadd(f, op, I(f, S));
+        parts[0] = vld(s, s->out, i);
+        for (int j = 0; j < G; j++) {
+            const LLVMValueRef *p = pa + j * NPR;
+            LLVMValueRef *A = s->av + j * NP;
+            LLVMValueRef spr = sld(s, s->hs, iadd(f, op, I(f, 2 * j))), spi = sld(s, s->hs, iadd(f, op, I(f, 2 * j + 1)));
+            LLVMValueRef scr = sld(s, s->hs, iadd(f, oc, I(f, 2 * j))), sci = sld(s, s->hs, iadd(f, oc, I(f, 2 * j + 1)));
+            LLVMValueRef gr0 = get(s, s->gv[2 * j]), gi0 = get(s, s->gv[2 * j + 1]);
+            /* g = value dy w + conj(a) g_next */
+            LLVMValueRef gr = vfma(s, p[P_WR], g, vfma(s, p[P_AR], gr0, vmul(s, p[P_AI], gi0)));
+            LLVMValueRef gi = vfma(s, p[P_WI], g, vfma(s, p[P_AR], gi0, vmul(s, p[P_NAI], gr0)));
+            set(s, s->gv[2 * j], gr);
+            set(s, s->gv[2 * j + 1], gi);
+            /* da += g conj(s_prev), db += g x, dw / value += dy s */
+            set(s, A[P_AR], vfma(s, gr, spr, vfma(s, gi, spi, get(s, A[P_AR]))));
+            set(s, A[P_AI], vfma(s, gi, spr, vfma(s, vneg(s, gr), spi, get(s, A[P_AI]))));
+            set(s, A[P_BR], vfma(s, gr, x, get(s, A[P_BR])));
+            set(s, A[P_BI], vfma(s, gi, x, get(s, A[P_BI])));
+            set(s, A[P_WR], vfma(s, g, scr, get(s, A[P_WR])));
+            set(s, A[P_WI], vfma(s, g, sci, get(s, A[P_WI])));
+            parts[1 + j] = vfma(s, gr, p[P_BR], vmul(s, gi, p[P_BI]));
+        }
+        vst(s, s->out, i, tree_sum(s, parts, G + 1));
+    }
+    tl.no_unroll = 1;
+    end(f, &tl);
+    cl.no_unroll = 1;
+    end(f, &cl);
+    for (int q = 0; q < NP * G; q++) sst(s, s->GA, iadd(f, gbase, I(f, q)), get(s, s->av[q]));
+}
+
+/* Channels h0 .. h0 + lanes over every batch: du = D dy (+ the groups' parts), dD, then da, db, dw from GA. */
+static void bwd_block(s4k *s, LLVMValueRef h0, int G) {
+    fb *f = &s->f;
+    int64_t BLH = s->B * s->L * s->H, HM2 = s->H * s->M * 2;
+    int64_t o_da = BLH, o_db = o_da + HM2, o_dw = o_db + HM2, o_dD = o_dw + HM2;
+    fill_params(s, h0);
+    zero(f, s->GA, I(f, 0), s->M * NP * s->W);
+    set(s, s->dd, vzero(s));
+    LLVMValueRef Dv = vld(s, s->D, h0);
+    cg_loop bl, tl, gl, ml, jl;
+    loop_n(f, &bl, s->B, "b");
+    LLVMValueRef base = iadd(f, imul(f, bl.iv, I(f, s->L * s->H)), h0);
+    loop_n(f, &tl, s->L, "td");
+    {
+        LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H))), g = vld(s, s->dy, i);
+        vst(s, s->out, i, vmul(s, Dv, g));
+        set(s, s->dd, vfma(s, g, vld(s, s->u, i), get(s, s->dd)));
+    }
+    tl.no_unroll = 1;
+    end(f, &tl);
+    int64_t ng = s->M / G, rem = s->M % G;
+    if (ng) {
+        loop_n(f, &gl, ng, "grp");
+        bwd_group(s, base, imul(f, gl.iv, I(f, G)), G);
+        gl.no_unroll = 1;
+        end(f, &gl);
+    }
+    if (rem) bwd_group(s, base, I(f, ng * G), (int)rem);
+    bl.no_unroll = 1;
+    end(f, &bl);
+    vst(s, s->out, iadd(f, I(f, o_dD), h0), get(s, s->dd));
+    loop_n(f, &ml, s->M, "gm");
+    loop_n(f, &jl, s->lanes, "gj");
+    {
+        LLVMValueRef dst = imul(f, iadd(f, imul(f, iadd(f, h0, jl.iv), I(f, s->M)), ml.iv), I(f, 2));
+        LLVMValueRef src = iadd(f, imul(f, ml.iv, I(f, NP * s->W)), jl.iv);
+        LLVMValueRef GA = s->GA;
+        st(f, s->out, iadd(f, I(f, o_da), dst), ld(f, GA, iadd(f, src, I(f, P_AR * s->W))));
+        st(f, s->out, iadd(f, I(f, o_da + 1), dst), ld(f, GA, iadd(f, src, I(f, P_AI * s->W))));
+        st(f, s->out, iadd(f, I(f, o_db), dst), ld(f, GA, iadd(f, src, I(f, P_BR * s->W))));
+        st(f, s->out, iadd(f, I(f, o_db + 1), dst), ld(f, GA, iadd(f, src, I(f, P_BI * s->W))));
+        st(f, s->out, iadd(f, I(f, o_dw), dst), fmul(f, F(f, s->k), ld(f, GA, iadd(f, src, I(f, P_WR * s->W)))));
+        st(f, s->out, iadd(f, I(f, o_dw + 1), dst), fmul(f, F(f, s->k), ld(f, GA, iadd(f, src, I(f, P_WI * s->W)))));
+    }
+    jl.no_unroll = 1;
+    end(f, &jl);
+    end(f, &ml);
+}
+
+/* ---- the interface ---- */
+
+static int64_t chunk_len(int64_t L) {
+    int64_t c = 1;
+    while (c * c < L) c++;
+    return c;
+}
+
+bool cg_s4_has_kernel(ir_op op) { return op == OP_s4_scan || op == OP_s4_scan_grad; }
+
+void cg_s4_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work) {
+    const ir_shape *u = &g->nodes[ir_in(g, n, 0)].shape;
+    int64_t B = u->dim[0], L = u->dim[1], H = u->dim[2], M = g->nodes[ir_in(g, n, 1)].shape.dim[1];
+    int64_t nblk = (H + CG_S4_BLOCK - 1) / CG_S4_BLOCK;
+    bool fwd = n->op == OP_s4_scan;
+    *range = fwd ? B * nblk : nblk;
+    *work = B * L * H * (M ? M : 1) * (fwd ? 8 : 30);
+}
+
+/* Emits block(lanes) for the W-block at h0 (lanes = min(W, H - h0): full, or the masked tail). */
+static void emit_block(s4k *s, bool grad, LLVMValueRef b, LLVMValueRef h0, int G, int lanes) {
+    LLVMContextRef c = cg_jit_context(s->f.v->jit);
+    s->lanes = lanes;
+    s->mask = NULL;
+    if (lanes < s->W) {
+        LLVMValueRef bits[64];
+        for (int j = 0; j < s->W; j++) bits[j] = LLVMConstInt(LLVMInt1TypeInContext(c), j < lanes, 0);
+        s->mask = LLVMConstVector(bits, (unsigned)s->W);
+    }
+    if (grad) bwd_block(s, h0, G);
+    else fwd_block(s, b, h0, G);
+}
+
+void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
+                LLVMValueRef out, const LLVMValueRef *in) {
+    const cg_cpu *cpu = cg_jit_cpu(v->jit);
+    const ir_shape *us = &g->nodes[ir_in(g, n, 0)].shape;
+    bool grad = n->op == OP_s4_scan_grad;
+    s4k s = {.f = {.v = v, .b = v->b, .f32 = LLVMFloatTypeInContext(cg_jit_context(v->jit))},
+             .W = cpu->vec_floats > 0 && cpu->vec_floats <= CG_S4_BLOCK ? cpu->vec_floats : 4,
+             .B = us->dim[0], .L = us->dim[1], .H = us->dim[2], .M = g->nodes[ir_in(g, n, 1)].shape.dim[1],
+             .k = (float)n->attr.value, .u = in[0], .a = in[1], .bb = in[2], .w = in[3], .D = in[4],
+             .dy = grad ? in[5] : NULL, .out = out};
+    fb *f = &s.f;
+    s.vt = cg_vec_type(v->jit, s.W);
+    s.C = chunk_len(s.L);
+    s.nch = s.L ? (s.L + s.C - 1) / s.C : 0;
+    /* groups of modes sized to the register file: state (2 G) + parameters (7 G) forward; + adjoint and
+     * gradient sums (8 G) backward */
+    int G = grad ? (cpu->n_vec_regs >= 32 ? 2 : 1) : (cpu->n_vec_regs >= 32 ? 3 : 1);
+    if (G > s.M) G = s.M > 0 ? (int)s.M : 1;
+    /* every stack array and variable in the entry block */
+    s.P = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.M > 0 ? s.M * NP : 1), "P");
+    if (grad) {
+        s.GA = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.M > 0 ? s.M * NP : 1), "GA");
+        s.ck = LLVMBuildArrayAlloca(f->b, s.vt, I(f, (s.nch > 0 ? s.nch : 1) * 2 * G), "ck");
+        s.hs = LLVMBuildArrayAlloca(f->b, s.vt, I(f, (s.C + 1) * 2 * G), "hs");
+    }
+    for (int j = 0; j < 2 * GMAX; j++) s.sv[j] = LLVMBuildAlloca(f->b, s.vt, "s"), s.gv[j] = LLVMBuildAlloca(f->b, s.vt, "g");
+    for (int j = 0; j < NP * GMAX; j++) s.av[j] = LLVMBuildAlloca(f->b, s.vt, "ga");
+    s.dd = LLVMBuildAlloca(f->b, s.vt, "dD");
+    int64_t nblk = (s.H + CG_S4_BLOCK - 1) / CG_S4_BLOCK, tail = s.H % s.W;
+    cg_loop it, hl;
+    loop(f, &it, begin, end_, "item");
+    LLVMValueRef blk = grad ? it.iv : LLVMBuildURem(f->b, it.iv, I(f, nblk), "");
+    LLVMValueRef b = grad ? NULL : LLVMBuildUDiv(f->b, it.iv, I(f, nblk), "");
+    LLVMValueRef hb = imul(f, blk, I(f, CG_S4_BLOCK)), he = imin(&s, iadd(f, hb, I(f, CG_S4_BLOCK)), I(f, s.H));
+    cg_loop_begin(v->jit, f->b, &hl, hb, he, I(f, s.W), "h0");
+    if (tail == 0) emit_block(&s, grad, b, hl.iv, G, s.W);
+    else if (s.H < s.W) emit_block(&s, grad, b, hl.iv, G, (int)tail);
+    else { /* full W-blocks, then the masked tail */
+        LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(f->b));
+        LLVMContextRef c = cg_jit_context(v->jit);
+        LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(c, fn, "full"), part = LLVMAppendBasicBlockInContext(c, fn, "tail");
+        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c, fn, "join");
+        LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLE, iadd(f, hl.iv, I(f, s.W)), I(f, s.H), ""), full, part);
+        LLVMPositionBuilderAtEnd(f->b, full);
+        emit_block(&s, grad, b, hl.iv, G, s.W);
+        LLVMBuildBr(f->b, join);
+        LLVMPositionBuilderAtEnd(f->b, part);
+        emit_block(&s, grad, b, hl.iv, G, (int)tail);
+        LLVMBuildBr(f->b, join);
+        LLVMPositionBuilderAtEnd(f->b, join);
+    }
+    hl.no_unroll = 1;
+    end(f, &hl);
+    it.no_unroll = 1;
+    end(f, &it);
+}
