@@ -1,6 +1,6 @@
 /* JIT kernels of the fused ops (codegen/cg_fused.c) vs the interpreter (ir/ir_fused.c, round_f32) at 1
  * and 2 threads: each supported fused op built directly with ir_build on small shapes (odd sizes and
- * N = 16), then the tiny mamba model with every fusion the JIT takes, forward + gradients. */
+ * N = 16), then the tiny mamba, s4 and transformer models with every fusion the JIT takes, forward + gradients. */
 #include "passes/autodiff.h"
 #include "passes/fuse.h"
 #include "passes/passes.h"
@@ -132,6 +132,7 @@ static void model_case(const char *model, const char *want_op) {
         rt_fusion_skips(rt_executor_find("jit"), g, NULL, skip, sizeof skip);
         diag("%s: fusions the jit leaves out: %s", model, skip);
         ok(strstr(skip, "selective_scan") == NULL || strcmp(model, "mamba") != 0, "%s: the jit takes the selective_scan fusion", model);
+        ok(strstr(skip, "s4_scan") == NULL || strcmp(model, "s4") != 0, "%s: the jit takes the s4_scan fusion", model);
         if (ok(pass_fuse(g, skip) && pass_autodiff(g, NULL) && pass_simplify(g, NULL) && pass_cse(g, NULL) && pass_dce(g, NULL),
                "%s: fused gradient graph %s", model, ir_error(g))) {
             bool has = false;
@@ -176,6 +177,7 @@ int main(void) {
     mm_case(OP_matmul_bias_res, 3, 9, 16, 64, true, false);
     mm_case(OP_matmul_bias_gelu, 1, 33, 7, 20, false, true);
     model_case("mamba", "selective_scan_gated_grad");
+    model_case("s4", "s4_scan_grad");
     model_case("transformer", "layernorm_grad");
     model_case("transformer", "matmul_bias");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
