@@ -5,17 +5,21 @@
  * h0 + W of u[b, t, :] are contiguous), G modes whose complex state one pass over time keeps in registers,
  * C the chunk length of the backward's checkpoints (~sqrt(L)).
  *
- * Per W-block of channels the parameters are first transposed into a stack table P[m][6] of vectors
- * (a re/im, b re/im, value * w re/im, one lane per channel); the modes are then taken G at a time, each
- * group one pass over time that adds its share of y (or du) into the output. */
+ * The kernels run the recurrence on z_t = a z_t-1 + u_t (complex per mode, z_-1 = 0): s_t = b z_t, so
+ * y_t = value sum_m Re-pairing(w, b z_t) + D u_t = value sum_m (qr zr + qi zi) + D u_t with
+ * q = (wr br + wi bi, wi br - wr bi). That drops the b u product from every step (6 instead of 9 vector
+ * operations per mode and step forward); the backward takes the adjoint of z and maps dq back to db, dw
+ * once at the end. Per W-block of channels the parameters are first transposed into a stack table
+ * P[m][4] of vectors (a re/im, value q re/im; one lane per channel); the modes are then taken G at a time,
+ * each group one pass over time that adds its share of y (or du) into the output. */
 #include "codegen/cg_fused_s4.h"
 #include "codegen/cg_fb.h"
 
 #include <stdlib.h>
 
 enum { GMAX = 8 };
-enum { P_AR, P_AI, P_BR, P_BI, P_WR, P_WI, NP }; /* table P per mode; the gradient table GA has the same
-                                                    layout: da, db, sum dy s (dw / value) */
+enum { P_AR, P_AI, P_QR, P_QI, NP }; /* table P per mode; the gradient table GA has the same layout:
+                                        da, sum dy z (dq / value) */
 enum { P_NAI = NP, NPR };                         /* registers per mode: the table's and -Im a */
 
 typedef struct s4k {
@@ -92,7 +96,7 @@ static LLVMValueRef imin(s4k *s, LLVMValueRef x, LLVMValueRef hi) {
 
 /* ---- shared pieces ---- */
 
-/* P[m][c] lanes j < lanes = parameter c of channel h0 + j, mode m (value * w for w); other lanes 0. */
+/* P[m][c] lanes j < lanes = parameter c of channel h0 + j, mode m (value * q for q); other lanes 0. */
 static void fill_params(s4k *s, LLVMValueRef h0) {
     fb *f = &s->f;
     if (s->lanes < s->W) zero(f, s->P, I(f, 0), s->M * NP * s->W);
@@ -102,12 +106,12 @@ static void fill_params(s4k *s, LLVMValueRef h0) {
     LLVMValueRef src = imul(f, iadd(f, imul(f, iadd(f, h0, jl.iv), I(f, s->M)), ml.iv), I(f, 2)); /* (h M + m) 2 */
     LLVMValueRef dst = iadd(f, imul(f, ml.iv, I(f, NP * s->W)), jl.iv);
     LLVMValueRef src1 = iadd(f, src, I(f, 1));
+    LLVMValueRef br = ld(f, s->bb, src), bi = ld(f, s->bb, src1), wr = ld(f, s->w, src), wi = ld(f, s->w, src1);
+    LLVMValueRef qr = fadd(f, fmul(f, wr, br), fmul(f, wi, bi)), qi = fsub(f, fmul(f, wi, br), fmul(f, wr, bi));
     st(f, s->P, iadd(f, dst, I(f, P_AR * s->W)), ld(f, s->a, src));
     st(f, s->P, iadd(f, dst, I(f, P_AI * s->W)), ld(f, s->a, src1));
-    st(f, s->P, iadd(f, dst, I(f, P_BR * s->W)), ld(f, s->bb, src));
-    st(f, s->P, iadd(f, dst, I(f, P_BI * s->W)), ld(f, s->bb, src1));
-    st(f, s->P, iadd(f, dst, I(f, P_WR * s->W)), fmul(f, F(f, s->k), ld(f, s->w, src)));
-    st(f, s->P, iadd(f, dst, I(f, P_WI * s->W)), fmul(f, F(f, s->k), ld(f, s->w, src1)));
+    st(f, s->P, iadd(f, dst, I(f, P_QR * s->W)), fmul(f, F(f, s->k), qr));
+    st(f, s->P, iadd(f, dst, I(f, P_QI * s->W)), fmul(f, F(f, s->k), qi));
     jl.no_unroll = 1;
     end(f, &jl);
     end(f, &ml);
@@ -123,13 +127,13 @@ static void load_params(s4k *s, LLVMValueRef m0, int G, LLVMValueRef *pa) {
     }
 }
 
-/* One step of the group's states: s = a s + b x (complex, per mode); the new states in nr[j], ni[j]. */
+/* One step of the group's states: z = a z + x (complex, per mode); the new states in nr[j], ni[j]. */
 static void step(s4k *s, const LLVMValueRef *pa, int G, LLVMValueRef x, LLVMValueRef *nr, LLVMValueRef *ni) {
     for (int j = 0; j < G; j++) {
         const LLVMValueRef *p = pa + j * NPR;
         LLVMValueRef sr = get(s, s->sv[2 * j]), si = get(s, s->sv[2 * j + 1]);
-        LLVMValueRef r = vfma(s, p[P_AR], sr, vfma(s, p[P_NAI], si, vmul(s, p[P_BR], x)));
-        LLVMValueRef i = vfma(s, p[P_AR], si, vfma(s, p[P_AI], sr, vmul(s, p[P_BI], x)));
+        LLVMValueRef r = vfma(s, p[P_AR], sr, vfma(s, p[P_NAI], si, x));
+        LLVMValueRef i = vfma(s, p[P_AR], si, vmul(s, p[P_AI], sr));
         set(s, s->sv[2 * j], r);
         set(s, s->sv[2 * j + 1], i);
         if (nr) nr[j] = r, ni[j] = i;
@@ -138,7 +142,7 @@ static void step(s4k *s, const LLVMValueRef *pa, int G, LLVMValueRef x, LLVMValu
 
 /* ---- forward ---- */
 
-/* Modes m0 .. m0 + G of the W-block at float index base = (b L) H + h0: out[t] += value sum Re(w s_t). */
+/* Modes m0 .. m0 + G of the W-block at float index base = (b L) H + h0: out[t] += value sum (qr zr + qi zi). */
 static void fwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
     fb *f = &s->f;
     LLVMValueRef pa[GMAX * NPR], nr[GMAX], ni[GMAX], parts[GMAX + 1];
@@ -150,7 +154,7 @@ static void fwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
     LLVMValueRef x = vld(s, s->u, i);
     parts[0] = vld(s, s->out, i);
     step(s, pa, G, x, nr, ni);
-    for (int j = 0; j < G; j++) parts[1 + j] = vfma(s, pa[j * NPR + P_WR], nr[j], vmul(s, pa[j * NPR + P_WI], ni[j]));
+    for (int j = 0; j < G; j++) parts[1 + j] = vfma(s, pa[j * NPR + P_QR], nr[j], vmul(s, pa[j * NPR + P_QI], ni[j]));
     vst(s, s->out, i, tree_sum(s, parts, G + 1));
     tl.no_unroll = 1;
     end(f, &tl);
@@ -179,8 +183,8 @@ static void fwd_block(s4k *s, LLVMValueRef b, LLVMValueRef h0, int G) {
 
 /* ---- backward ---- */
 
-/* Modes m0 .. m0 + G of batch b's W-block at base: the interpreter's reverse sweep with the adjoint
- * g_t = value dy_t w + conj(a) g_t+1; du[t] += Re(sum g_t conj(b)); the sums da, db, dy s go to GA. */
+/* Modes m0 .. m0 + G of batch b's W-block at base: the interpreter's reverse sweep for z with the adjoint
+ * g_t = value dy_t q + conj(a) g_t+1; du[t] += sum Re g_t; the sums da = g conj(z_t-1) and dy z go to GA. */
 static void bwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
     fb *f = &s->f;
     int64_t S = 2 * G, C = s->C, nch = s->nch;
@@ -226,7 +230,7 @@ static void bwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
     {
         LLVMValueRef t = isub(f, isub(f, t1, I(f, 1)), tl.iv), r = isub(f, t, t0);
         LLVMValueRef i = iadd(f, base, imul(f, t, I(f, s->H)));
-        LLVMValueRef x = vld(s, s->u, i), g = vld(s, s->dy, i);
+        LLVMValueRef g = vld(s, s->dy, i);
         LLVMValueRef op = imul(f, r, I(f, S)), oc = iadd(f, op, I(f, S));
         parts[0] = vld(s, s->out, i);
         for (int j = 0; j < G; j++) {
@@ -235,19 +239,17 @@ static void bwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
             LLVMValueRef spr = sld(s, s->hs, iadd(f, op, I(f, 2 * j))), spi = sld(s, s->hs, iadd(f, op, I(f, 2 * j + 1)));
             LLVMValueRef scr = sld(s, s->hs, iadd(f, oc, I(f, 2 * j))), sci = sld(s, s->hs, iadd(f, oc, I(f, 2 * j + 1)));
             LLVMValueRef gr0 = get(s, s->gv[2 * j]), gi0 = get(s, s->gv[2 * j + 1]);
-            /* g = value dy w + conj(a) g_next */
-            LLVMValueRef gr = vfma(s, p[P_WR], g, vfma(s, p[P_AR], gr0, vmul(s, p[P_AI], gi0)));
-            LLVMValueRef gi = vfma(s, p[P_WI], g, vfma(s, p[P_AR], gi0, vmul(s, p[P_NAI], gr0)));
+            /* g = value dy q + conj(a) g_next */
+            LLVMValueRef gr = vfma(s, p[P_QR], g, vfma(s, p[P_AR], gr0, vmul(s, p[P_AI], gi0)));
+            LLVMValueRef gi = vfma(s, p[P_QI], g, vfma(s, p[P_AR], gi0, vmul(s, p[P_NAI], gr0)));
             set(s, s->gv[2 * j], gr);
             set(s, s->gv[2 * j + 1], gi);
-            /* da += g conj(s_prev), db += g x, dw / value += dy s */
+            /* da += g conj(z_prev), dq / value += dy z */
             set(s, A[P_AR], vfma(s, gr, spr, vfma(s, gi, spi, get(s, A[P_AR]))));
             set(s, A[P_AI], vfma(s, gi, spr, vfma(s, vneg(s, gr), spi, get(s, A[P_AI]))));
-            set(s, A[P_BR], vfma(s, gr, x, get(s, A[P_BR])));
-            set(s, A[P_BI], vfma(s, gi, x, get(s, A[P_BI])));
-            set(s, A[P_WR], vfma(s, g, scr, get(s, A[P_WR])));
-            set(s, A[P_WI], vfma(s, g, sci, get(s, A[P_WI])));
-            parts[1 + j] = vfma(s, gr, p[P_BR], vmul(s, gi, p[P_BI]));
+            set(s, A[P_QR], vfma(s, g, scr, get(s, A[P_QR])));
+            set(s, A[P_QI], vfma(s, g, sci, get(s, A[P_QI])));
+            parts[1 + j] = gr;
         }
         vst(s, s->out, i, tree_sum(s, parts, G + 1));
     }
@@ -258,7 +260,9 @@ static void bwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
     for (int q = 0; q < NP * G; q++) sst(s, s->GA, iadd(f, gbase, I(f, q)), get(s, s->av[q]));
 }
 
-/* Channels h0 .. h0 + lanes over every batch: du = D dy (+ the groups' parts), dD, then da, db, dw from GA. */
+/* Channels h0 .. h0 + lanes over every batch: du = D dy (+ the groups' parts), dD, then da, db, dw from GA
+ * (dq = value sum dy z; q = (wr br + wi bi, wi br - wr bi) gives db = (dqr wr + dqi wi, dqr wi - dqi wr) and
+ * dw = (dqr br - dqi bi, dqr bi + dqi br)). */
 static void bwd_block(s4k *s, LLVMValueRef h0, int G) {
     fb *f = &s->f;
     int64_t BLH = s->B * s->L * s->H, HM2 = s->H * s->M * 2;
@@ -294,13 +298,16 @@ static void bwd_block(s4k *s, LLVMValueRef h0, int G) {
     {
         LLVMValueRef dst = imul(f, iadd(f, imul(f, iadd(f, h0, jl.iv), I(f, s->M)), ml.iv), I(f, 2));
         LLVMValueRef src = iadd(f, imul(f, ml.iv, I(f, NP * s->W)), jl.iv);
-        LLVMValueRef GA = s->GA;
+        LLVMValueRef GA = s->GA, dst1 = iadd(f, dst, I(f, 1));
+        LLVMValueRef br = ld(f, s->bb, dst), bi = ld(f, s->bb, dst1), wr = ld(f, s->w, dst), wi = ld(f, s->w, dst1);
+        LLVMValueRef dqr = fmul(f, F(f, s->k), ld(f, GA, iadd(f, src, I(f, P_QR * s->W))));
+        LLVMValueRef dqi = fmul(f, F(f, s->k), ld(f, GA, iadd(f, src, I(f, P_QI * s->W))));
         st(f, s->out, iadd(f, I(f, o_da), dst), ld(f, GA, iadd(f, src, I(f, P_AR * s->W))));
         st(f, s->out, iadd(f, I(f, o_da + 1), dst), ld(f, GA, iadd(f, src, I(f, P_AI * s->W))));
-        st(f, s->out, iadd(f, I(f, o_db), dst), ld(f, GA, iadd(f, src, I(f, P_BR * s->W))));
-        st(f, s->out, iadd(f, I(f, o_db + 1), dst), ld(f, GA, iadd(f, src, I(f, P_BI * s->W))));
-        st(f, s->out, iadd(f, I(f, o_dw), dst), fmul(f, F(f, s->k), ld(f, GA, iadd(f, src, I(f, P_WR * s->W)))));
-        st(f, s->out, iadd(f, I(f, o_dw + 1), dst), fmul(f, F(f, s->k), ld(f, GA, iadd(f, src, I(f, P_WI * s->W)))));
+        st(f, s->out, iadd(f, I(f, o_db), dst), fadd(f, fmul(f, dqr, wr), fmul(f, dqi, wi)));
+        st(f, s->out, iadd(f, I(f, o_db + 1), dst), fsub(f, fmul(f, dqr, wi), fmul(f, dqi, wr)));
+        st(f, s->out, iadd(f, I(f, o_dw), dst), fsub(f, fmul(f, dqr, br), fmul(f, dqi, bi)));
+        st(f, s->out, iadd(f, I(f, o_dw + 1), dst), fadd(f, fmul(f, dqr, bi), fmul(f, dqi, br)));
     }
     jl.no_unroll = 1;
     end(f, &jl);
@@ -354,9 +361,9 @@ void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef beg
     s.vt = cg_vec_type(v->jit, s.W);
     s.C = chunk_len(s.L);
     s.nch = s.L ? (s.L + s.C - 1) / s.C : 0;
-    /* groups of modes sized to the register file: state (2 G) + parameters (7 G) forward; + adjoint and
-     * gradient sums (8 G) backward */
-    int G = grad ? (cpu->n_vec_regs >= 32 ? 2 : 1) : (cpu->n_vec_regs >= 32 ? 3 : 1);
+    /* groups of modes sized to the register file: state (2 G) + parameters (5 G) forward; + adjoint and
+     * gradient sums (6 G) backward */
+    int G = grad ? (cpu->n_vec_regs >= 32 ? 2 : 1) : (cpu->n_vec_regs >= 32 ? 4 : 2);
     if (G > s.M) G = s.M > 0 ? (int)s.M : 1;
     /* every stack array and variable in the entry block */
     s.P = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.M > 0 ? s.M * NP : 1), "P");

@@ -36,7 +36,8 @@ static void sscan_case(int64_t B, int64_t L, int64_t E, int64_t N, bool gated, b
 }
 
 /* s4_scan(_grad) on u [B, L, H] with M modes; a stable system as nn.s4d builds it: a = exp(-exp(lr)) (cos th,
- * sin th) so |a| < 1; b, w, D free. The fused op's value is 2 (nn.s4d's 2 Re). */
+ * sin th) so |a| < 1; b, w, D free. The fused op's value is 2 (nn.s4d's 2 Re). Tolerance 1e-5 forward, 1e-4
+ * for gradients and long sequences (L = 50: fp32 sums of 2 M terms with cancellation, states up to ~10 |u|). */
 static void s4_case(int64_t B, int64_t L, int64_t H, int64_t M, bool grad) {
     ir_graph *g = ir_graph_new();
     ir_id mag = ir_unary(g, OP_exp, ir_unary(g, OP_neg, ir_unary(g, OP_exp, ir_input(g, "lr", S(3, H, M, 1, 0)))));
@@ -50,7 +51,7 @@ static void s4_case(int64_t B, int64_t L, int64_t H, int64_t M, bool grad) {
     char label[128];
     snprintf(label, sizeof label, "%s B%lld L%lld H%lld M%lld%s", ir_ops[op].name, (long long)B, (long long)L,
              (long long)H, (long long)M, getenv("ICLC_JIT_CPU") ? " (x86-64-v3)" : "");
-    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, grad ? 1e-4 : 1e-5);
+    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, grad || L >= 50 ? 1e-4 : 1e-5);
     ir_graph_free(g);
 }
 
