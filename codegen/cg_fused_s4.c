@@ -17,7 +17,7 @@
 
 #include <stdlib.h>
 
-enum { GMAX = 8 };
+enum { GMAX = 8, S4_HS_BYTES = 32 << 10 };
 enum { P_AR, P_AI, P_QR, P_QI, NP }; /* table P per mode; the gradient table GA has the same layout:
                                         da, sum dy z (dq / value) */
 enum { P_NAI = NP, NPR };                         /* registers per mode: the table's and -Im a */
@@ -240,8 +240,8 @@ static void bwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
             LLVMValueRef scr = sld(s, s->hs, iadd(f, oc, I(f, 2 * j))), sci = sld(s, s->hs, iadd(f, oc, I(f, 2 * j + 1)));
             LLVMValueRef gr0 = get(s, s->gv[2 * j]), gi0 = get(s, s->gv[2 * j + 1]);
             /* g = value dy q + conj(a) g_next */
-            LLVMValueRef gr = vfma(s, p[P_QR], g, vfma(s, p[P_AR], gr0, vmul(s, p[P_AI], gi0)));
-            LLVMValueRef gi = vfma(s, p[P_QI], g, vfma(s, p[P_AR], gi0, vmul(s, p[P_NAI], gr0)));
+            LLVMValueRef gr = vfma(s, p[P_AR], gr0, vfma(s, p[P_AI], gi0, vmul(s, p[P_QR], g)));
+            LLVMValueRef gi = vfma(s, p[P_AR], gi0, vfma(s, p[P_NAI], gr0, vmul(s, p[P_QI], g)));
             set(s, s->gv[2 * j], gr);
             set(s, s->gv[2 * j + 1], gi);
             /* da += g conj(z_prev), dq / value += dy z */
@@ -359,12 +359,14 @@ void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef beg
              .dy = grad ? in[5] : NULL, .out = out};
     fb *f = &s.f;
     s.vt = cg_vec_type(v->jit, s.W);
-    s.C = chunk_len(s.L);
-    s.nch = s.L ? (s.L + s.C - 1) / s.C : 0;
     /* groups of modes sized to the register file: state (2 G) + parameters (5 G) forward; + adjoint and
      * gradient sums (6 G) backward */
     int G = grad ? (cpu->n_vec_regs >= 32 ? 2 : 1) : (cpu->n_vec_regs >= 32 ? 4 : 2);
     if (G > s.M) G = s.M > 0 ? (int)s.M : 1;
+    /* the backward keeps a group's states of one chunk (C + 1 steps) on the stack: the whole sequence when
+     * that fits S4_HS_BYTES (no checkpoint sweep), else chunks of ~sqrt(L) */
+    s.C = (s.L + 1) * 2 * G * s.W * 4 <= S4_HS_BYTES ? s.L : chunk_len(s.L);
+    s.nch = s.L ? (s.L + s.C - 1) / s.C : 0;
     /* every stack array and variable in the entry block */
     s.P = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.M > 0 ? s.M * NP : 1), "P");
     if (grad) {
