@@ -70,6 +70,14 @@ static void vst(s4k *s, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
     cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.masked.store", ov, 2, args, 4);
 }
 
+/* Prefetches the cache line of p[i] into L1 (rw 1: for writing). */
+static void prefetch(s4k *s, LLVMValueRef p, LLVMValueRef i, int rw) {
+    LLVMValueRef q = cg_gep_f32(s->f.v->jit, s->f.b, p, i);
+    LLVMTypeRef pt = LLVMTypeOf(q);
+    LLVMValueRef args[4] = {q, i32c(s, rw), i32c(s, 3), i32c(s, 1)};
+    cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.prefetch", &pt, 1, args, 4);
+}
+
 /* Vector j of a stack array of vectors. */
 static LLVMValueRef sgep(s4k *s, LLVMValueRef arr, LLVMValueRef j) { return LLVMBuildGEP2(s->f.b, s->vt, arr, &j, 1, ""); }
 static LLVMValueRef sld(s4k *s, LLVMValueRef arr, LLVMValueRef j) { return LLVMBuildLoad2(s->f.b, s->vt, sgep(s, arr, j), ""); }
@@ -160,14 +168,18 @@ static void fwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
     end(f, &tl);
 }
 
-/* Batch b, channels h0 .. h0 + lanes: y = D u, then every group of modes adds its part. */
-static void fwd_block(s4k *s, LLVMValueRef b, LLVMValueRef h0, int G) {
+/* Batch b, channels h0 .. h0 + lanes: y = D u, then every group of modes adds its part. The first pass
+ * prefetches the next item's lines (float index nbase = its (b L) H + h0: strided lines the hardware
+ * prefetchers miss; the items' data do not fit L2). */
+static void fwd_block(s4k *s, LLVMValueRef b, LLVMValueRef h0, LLVMValueRef nbase, int G) {
     fb *f = &s->f;
     fill_params(s, h0);
     LLVMValueRef base = iadd(f, imul(f, b, I(f, s->L * s->H)), h0), Dv = vld(s, s->D, h0);
     cg_loop tl, gl;
     loop_n(f, &tl, s->L, "td");
-    LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H)));
+    LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H))), ni = iadd(f, nbase, imul(f, tl.iv, I(f, s->H)));
+    prefetch(s, s->u, ni, 0);
+    prefetch(s, s->out, ni, 1);
     vst(s, s->out, i, vmul(s, Dv, vld(s, s->u, i)));
     tl.no_unroll = 1;
     end(f, &tl);
@@ -274,9 +286,15 @@ static void bwd_block(s4k *s, LLVMValueRef h0, int G) {
     cg_loop bl, tl, gl, ml, jl;
     loop_n(f, &bl, s->B, "b");
     LLVMValueRef base = iadd(f, imul(f, bl.iv, I(f, s->L * s->H)), h0);
+    /* the next batch's lines, prefetched during this first pass (strided: the hardware misses them) */
+    LLVMValueRef nbase = imin(s, iadd(f, base, I(f, s->L * s->H)), I(f, (s->B - 1) * s->L * s->H + s->H - 1));
     loop_n(f, &tl, s->L, "td");
     {
         LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H))), g = vld(s, s->dy, i);
+        LLVMValueRef ni = iadd(f, nbase, imul(f, tl.iv, I(f, s->H)));
+        prefetch(s, s->u, ni, 0);
+        prefetch(s, s->dy, ni, 0);
+        prefetch(s, s->out, ni, 1);
         vst(s, s->out, i, vmul(s, Dv, g));
         set(s, s->dd, vfma(s, g, vld(s, s->u, i), get(s, s->dd)));
     }
@@ -334,7 +352,7 @@ void cg_s4_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *w
 }
 
 /* Emits block(lanes) for the W-block at h0 (lanes = min(W, H - h0): full, or the masked tail). */
-static void emit_block(s4k *s, bool grad, LLVMValueRef b, LLVMValueRef h0, int G, int lanes) {
+static void emit_block(s4k *s, bool grad, LLVMValueRef b, LLVMValueRef h0, LLVMValueRef nbase, int G, int lanes) {
     LLVMContextRef c = cg_jit_context(s->f.v->jit);
     s->lanes = lanes;
     s->mask = NULL;
@@ -344,7 +362,7 @@ static void emit_block(s4k *s, bool grad, LLVMValueRef b, LLVMValueRef h0, int G
         s->mask = LLVMConstVector(bits, (unsigned)s->W);
     }
     if (grad) bwd_block(s, h0, G);
-    else fwd_block(s, b, h0, G);
+    else fwd_block(s, b, h0, nbase, G);
 }
 
 void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
@@ -383,9 +401,14 @@ void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef beg
     LLVMValueRef blk = grad ? it.iv : LLVMBuildURem(f->b, it.iv, I(f, nblk), "");
     LLVMValueRef b = grad ? NULL : LLVMBuildUDiv(f->b, it.iv, I(f, nblk), "");
     LLVMValueRef hb = imul(f, blk, I(f, CG_S4_BLOCK)), he = imin(&s, iadd(f, hb, I(f, CG_S4_BLOCK)), I(f, s.H));
+    /* forward: the next item's (b L) H + h0 (this item's for the last) */
+    LLVMValueRef nit = imin(&s, iadd(f, it.iv, I(f, 1)), isub(f, end_, I(f, 1)));
+    LLVMValueRef nb = LLVMBuildUDiv(f->b, nit, I(f, nblk), ""), nblk_ = LLVMBuildURem(f->b, nit, I(f, nblk), "");
+    LLVMValueRef noff = isub(f, iadd(f, imul(f, nb, I(f, s.L * s.H)), imul(f, nblk_, I(f, CG_S4_BLOCK))), hb);
     cg_loop_begin(v->jit, f->b, &hl, hb, he, I(f, s.W), "h0");
-    if (tail == 0) emit_block(&s, grad, b, hl.iv, G, s.W);
-    else if (s.H < s.W) emit_block(&s, grad, b, hl.iv, G, (int)tail);
+    LLVMValueRef nbase = grad ? NULL : iadd(f, noff, hl.iv);
+    if (tail == 0) emit_block(&s, grad, b, hl.iv, nbase, G, s.W);
+    else if (s.H < s.W) emit_block(&s, grad, b, hl.iv, nbase, G, (int)tail);
     else { /* full W-blocks, then the masked tail */
         LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(f->b));
         LLVMContextRef c = cg_jit_context(v->jit);
@@ -393,10 +416,10 @@ void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef beg
         LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c, fn, "join");
         LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLE, iadd(f, hl.iv, I(f, s.W)), I(f, s.H), ""), full, part);
         LLVMPositionBuilderAtEnd(f->b, full);
-        emit_block(&s, grad, b, hl.iv, G, s.W);
+        emit_block(&s, grad, b, hl.iv, nbase, G, s.W);
         LLVMBuildBr(f->b, join);
         LLVMPositionBuilderAtEnd(f->b, part);
-        emit_block(&s, grad, b, hl.iv, G, (int)tail);
+        emit_block(&s, grad, b, hl.iv, nbase, G, (int)tail);
         LLVMBuildBr(f->b, join);
         LLVMPositionBuilderAtEnd(f->b, join);
     }
