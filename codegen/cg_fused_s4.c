@@ -377,9 +377,11 @@ void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef beg
              .dy = grad ? in[5] : NULL, .out = out};
     fb *f = &s.f;
     s.vt = cg_vec_type(v->jit, s.W);
-    /* groups of modes sized to the register file: state (2 G) + parameters (5 G) forward; + adjoint and
-     * gradient sums (6 G) backward */
-    int G = grad ? (cpu->n_vec_regs >= 32 ? 2 : 1) : (cpu->n_vec_regs >= 32 ? 4 : 2);
+    /* modes per group: state (2 G) + parameters (5 G) registers forward; + adjoint and gradient sums (6 G)
+     * backward. Measured (bench/s4_scan, B 64 L 82 H 64 M 8): forward G = 4, backward G = 2 are the fastest
+     * with 32 registers (AVX-512) and also with 16 (AVX2; the spills cost less than the shorter groups' extra
+     * passes and exposed latency) */
+    int G = grad ? 2 : 4;
     if (G > s.M) G = s.M > 0 ? (int)s.M : 1;
     /* the backward keeps a group's states of one chunk (C + 1 steps) on the stack: the whole sequence when
      * that fits S4_HS_BYTES (no checkpoint sweep), else chunks of ~sqrt(L) */
