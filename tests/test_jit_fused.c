@@ -55,6 +55,30 @@ static void s4_case(int64_t B, int64_t L, int64_t H, int64_t M, bool grad) {
     ir_graph_free(g);
 }
 
+/* s4_scan_grad's output at 1 and 2 threads is bit for bit the same (every parameter gradient of a channel
+ * belongs to one item, summed in a fixed order; no cross-thread reduction). */
+static void s4_deterministic(int64_t B, int64_t L, int64_t H, int64_t M) {
+    ir_graph *g = ir_graph_new();
+    ir_id in[6] = {ir_input(g, "u", S(3, B, L, H, 0)), ir_unary(g, OP_tanh, ir_input(g, "a", S(3, H, M, 2, 0))),
+                   ir_input(g, "b", S(3, H, M, 2, 0)), ir_input(g, "w", S(3, H, M, 2, 0)), ir_input(g, "D", S(1, H, 0, 0, 0)),
+                   ir_input(g, "dy", S(3, B, L, H, 0))};
+    ir_output_add(g, "y", ir_unary(g, OP_neg, ir_build(g, OP_s4_scan_grad, in, 6, &(ir_attrs){.value = 2}, NULL)));
+    char err[1024] = "";
+    rt_plan *p[2] = {NULL, NULL};
+    bool ran = !ir_failed(g);
+    for (int t = 0; t < 2 && ran; t++) {
+        p[t] = rt_plan_compile(rt_executor_find("jit"), g, &(rt_plan_opts){.threads = t + 1}, err, sizeof err);
+        ran = p[t] != NULL;
+        if (ran) fill_plan(p[t], FILL_SIGNED), ran = rt_plan_run(p[t], 1, err, sizeof err);
+    }
+    const rt_buffer *y0 = ran ? rt_plan_find(p[0], "y") : NULL, *y1 = ran ? rt_plan_find(p[1], "y") : NULL;
+    ok(y0 && y1 && memcmp(y0->data, y1->data, (size_t)ir_numel(y0->shape) * sizeof(float)) == 0,
+       "s4_scan_grad B%lld L%lld H%lld M%lld: 1 and 2 threads bit for bit %s", (long long)B, (long long)L, (long long)H,
+       (long long)M, err);
+    for (int t = 0; t < 2; t++) rt_plan_free(p[t]);
+    ir_graph_free(g);
+}
+
 /* causal_conv1d(_silu)(_grad) on [B, L, E] with K taps. */
 static void conv_case(int64_t B, int64_t L, int64_t E, int64_t K, bool silu, bool grad) {
     ir_graph *g = ir_graph_new();
@@ -173,6 +197,7 @@ int main(void) {
         }
         unsetenv("ICLC_JIT_CPU");
     }
+    s4_deterministic(4, 30, 70, 8);
     for (int grad = 0; grad < 2; grad++) ln_case(3, 7, 64, grad), ln_case(2, 5, 13, grad);
     ir_op mm[] = {OP_matmul_bias, OP_matmul_bias_gelu, OP_matmul_bias_silu, OP_matmul_res, OP_matmul_bias_res};
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) mm_case(mm[i], 2, 19, 24, 37, false, false);
