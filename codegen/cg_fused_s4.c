@@ -17,7 +17,7 @@
 
 #include <stdlib.h>
 
-enum { GMAX = 8, S4_HS_BYTES = 32 << 10 };
+enum { GMAX = 8, S4_HS_BYTES = 32 << 10, S4_P_BYTES = 32 << 10 };
 enum { P_AR, P_AI, P_QR, P_QI, NP }; /* table P per mode; the gradient table GA has the same layout:
                                         da, sum dy z (dq / value) */
 enum { P_NAI = NP, NPR };                         /* registers per mode: the table's and -Im a */
@@ -31,6 +31,8 @@ typedef struct s4k {
     float k;                     /* the op's value attribute */
     LLVMValueRef u, a, bb, w, D, dy, out;
     LLVMValueRef P, GA, ck, hs;  /* stack arrays of vectors: params, gradient sums, checkpoints, chunk states */
+    LLVMValueRef Pw;             /* the current W-block's table in P */
+    bool cached;                 /* P holds the tables of all W-blocks (filled once per call) */
     LLVMValueRef sv[2 * GMAX], gv[2 * GMAX], av[NP * GMAX], dd; /* vector variables (registers after mem2reg) */
 } s4k;
 
@@ -107,7 +109,7 @@ static LLVMValueRef imin(s4k *s, LLVMValueRef x, LLVMValueRef hi) {
 /* P[m][c] lanes j < lanes = parameter c of channel h0 + j, mode m (value * q for q); other lanes 0. */
 static void fill_params(s4k *s, LLVMValueRef h0) {
     fb *f = &s->f;
-    if (s->lanes < s->W) zero(f, s->P, I(f, 0), s->M * NP * s->W);
+    if (s->lanes < s->W) zero(f, s->Pw, I(f, 0), s->M * NP * s->W);
     cg_loop ml, jl;
     loop_n(f, &ml, s->M, "pm");
     loop_n(f, &jl, s->lanes, "pj");
@@ -116,10 +118,10 @@ static void fill_params(s4k *s, LLVMValueRef h0) {
     LLVMValueRef src1 = iadd(f, src, I(f, 1));
     LLVMValueRef br = ld(f, s->bb, src), bi = ld(f, s->bb, src1), wr = ld(f, s->w, src), wi = ld(f, s->w, src1);
     LLVMValueRef qr = fadd(f, fmul(f, wr, br), fmul(f, wi, bi)), qi = fsub(f, fmul(f, wi, br), fmul(f, wr, bi));
-    st(f, s->P, iadd(f, dst, I(f, P_AR * s->W)), ld(f, s->a, src));
-    st(f, s->P, iadd(f, dst, I(f, P_AI * s->W)), ld(f, s->a, src1));
-    st(f, s->P, iadd(f, dst, I(f, P_QR * s->W)), fmul(f, F(f, s->k), qr));
-    st(f, s->P, iadd(f, dst, I(f, P_QI * s->W)), fmul(f, F(f, s->k), qi));
+    st(f, s->Pw, iadd(f, dst, I(f, P_AR * s->W)), ld(f, s->a, src));
+    st(f, s->Pw, iadd(f, dst, I(f, P_AI * s->W)), ld(f, s->a, src1));
+    st(f, s->Pw, iadd(f, dst, I(f, P_QR * s->W)), fmul(f, F(f, s->k), qr));
+    st(f, s->Pw, iadd(f, dst, I(f, P_QI * s->W)), fmul(f, F(f, s->k), qi));
     jl.no_unroll = 1;
     end(f, &jl);
     end(f, &ml);
@@ -130,7 +132,7 @@ static void load_params(s4k *s, LLVMValueRef m0, int G, LLVMValueRef *pa) {
     fb *f = &s->f;
     LLVMValueRef base = imul(f, m0, I(f, NP));
     for (int j = 0; j < G; j++) {
-        for (int c = 0; c < NP; c++) pa[j * NPR + c] = sld(s, s->P, iadd(f, base, I(f, j * NP + c)));
+        for (int c = 0; c < NP; c++) pa[j * NPR + c] = sld(s, s->Pw, iadd(f, base, I(f, j * NP + c)));
         pa[j * NPR + P_NAI] = vneg(s, pa[j * NPR + P_AI]);
     }
 }
@@ -173,7 +175,7 @@ static void fwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
  * prefetchers miss; the items' data do not fit L2). */
 static void fwd_block(s4k *s, LLVMValueRef b, LLVMValueRef h0, LLVMValueRef nbase, int G) {
     fb *f = &s->f;
-    fill_params(s, h0);
+    if (!s->cached) fill_params(s, h0);
     LLVMValueRef base = iadd(f, imul(f, b, I(f, s->L * s->H)), h0), Dv = vld(s, s->D, h0);
     cg_loop tl, gl;
     loop_n(f, &tl, s->L, "td");
@@ -351,8 +353,23 @@ void cg_s4_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *w
     *work = B * L * H * (M ? M : 1) * (fwd ? 8 : 30);
 }
 
-/* Emits block(lanes) for the W-block at h0 (lanes = min(W, H - h0): full, or the masked tail). */
-static void emit_block(s4k *s, bool grad, LLVMValueRef b, LLVMValueRef h0, LLVMValueRef nbase, int G, int lanes) {
+/* What to emit for one W-block of channels at h0 (s->lanes, s->mask set). */
+typedef struct wblock_ctx {
+    bool grad, fill_only;
+    LLVMValueRef b, hb, noff; /* forward: batch; first channel of the item; next item's offset - hb */
+    int G;
+} wblock_ctx;
+
+static void wblock(s4k *s, LLVMValueRef h0, const wblock_ctx *c) {
+    fb *f = &s->f;
+    if (s->cached) s->Pw = sgep(s, s->P, imul(f, LLVMBuildUDiv(f->b, h0, I(f, s->W), ""), I(f, s->M * NP)));
+    if (c->fill_only) fill_params(s, h0);
+    else if (c->grad) bwd_block(s, h0, c->G);
+    else fwd_block(s, c->b, h0, iadd(f, c->noff, h0), c->G);
+}
+
+/* Sets s->lanes and s->mask for a block of `lanes` active channels. */
+static void set_lanes(s4k *s, int lanes) {
     LLVMContextRef c = cg_jit_context(s->f.v->jit);
     s->lanes = lanes;
     s->mask = NULL;
@@ -361,8 +378,35 @@ static void emit_block(s4k *s, bool grad, LLVMValueRef b, LLVMValueRef h0, LLVMV
         for (int j = 0; j < s->W; j++) bits[j] = LLVMConstInt(LLVMInt1TypeInContext(c), j < lanes, 0);
         s->mask = LLVMConstVector(bits, (unsigned)s->W);
     }
-    if (grad) bwd_block(s, h0, G);
-    else fwd_block(s, b, h0, nbase, G);
+}
+
+/* wblock for h0 = lo, lo + W, .. < hi: full blocks, and the masked tail when H % W != 0. */
+static void each_wblock(s4k *s, LLVMValueRef lo, LLVMValueRef hi, const wblock_ctx *c) {
+    fb *f = &s->f;
+    int tail = (int)(s->H % s->W);
+    cg_loop hl;
+    cg_loop_begin(f->v->jit, f->b, &hl, lo, hi, I(f, s->W), "h0");
+    if (tail == 0 || s->H < s->W) {
+        set_lanes(s, tail == 0 ? s->W : tail);
+        wblock(s, hl.iv, c);
+    } else {
+        LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(f->b));
+        LLVMContextRef ctx = cg_jit_context(f->v->jit);
+        LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(ctx, fn, "full"), part = LLVMAppendBasicBlockInContext(ctx, fn, "tail");
+        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(ctx, fn, "join");
+        LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLE, iadd(f, hl.iv, I(f, s->W)), I(f, s->H), ""), full, part);
+        LLVMPositionBuilderAtEnd(f->b, full);
+        set_lanes(s, s->W);
+        wblock(s, hl.iv, c);
+        LLVMBuildBr(f->b, join);
+        LLVMPositionBuilderAtEnd(f->b, part);
+        set_lanes(s, tail);
+        wblock(s, hl.iv, c);
+        LLVMBuildBr(f->b, join);
+        LLVMPositionBuilderAtEnd(f->b, join);
+    }
+    hl.no_unroll = 1;
+    end(f, &hl);
 }
 
 void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
@@ -387,46 +431,35 @@ void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef beg
      * that fits S4_HS_BYTES (no checkpoint sweep), else chunks of ~sqrt(L) */
     s.C = (s.L + 1) * 2 * G * s.W * 4 <= S4_HS_BYTES ? s.L : chunk_len(s.L);
     s.nch = s.L ? (s.L + s.C - 1) / s.C : 0;
+    /* the forward's items (batch, block) would rebuild their block's table B times: when the tables of all
+     * channels fit S4_P_BYTES, each call builds them all once up front instead */
+    int64_t nwb = (s.H + s.W - 1) / s.W, ptab = s.M > 0 ? s.M * NP : 1;
+    s.cached = !grad && nwb * ptab * s.W * 4 <= S4_P_BYTES;
     /* every stack array and variable in the entry block */
-    s.P = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.M > 0 ? s.M * NP : 1), "P");
+    s.P = s.Pw = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.cached ? nwb * ptab : ptab), "P");
     if (grad) {
-        s.GA = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.M > 0 ? s.M * NP : 1), "GA");
+        s.GA = LLVMBuildArrayAlloca(f->b, s.vt, I(f, ptab), "GA");
         s.ck = LLVMBuildArrayAlloca(f->b, s.vt, I(f, (s.nch > 0 ? s.nch : 1) * 2 * G), "ck");
         s.hs = LLVMBuildArrayAlloca(f->b, s.vt, I(f, (s.C + 1) * 2 * G), "hs");
     }
     for (int j = 0; j < 2 * GMAX; j++) s.sv[j] = LLVMBuildAlloca(f->b, s.vt, "s"), s.gv[j] = LLVMBuildAlloca(f->b, s.vt, "g");
     for (int j = 0; j < NP * GMAX; j++) s.av[j] = LLVMBuildAlloca(f->b, s.vt, "ga");
     s.dd = LLVMBuildAlloca(f->b, s.vt, "dD");
-    int64_t nblk = (s.H + CG_S4_BLOCK - 1) / CG_S4_BLOCK, tail = s.H % s.W;
-    cg_loop it, hl;
+    if (s.cached) each_wblock(&s, I(f, 0), I(f, s.H), &(wblock_ctx){.fill_only = true});
+    int64_t nblk = (s.H + CG_S4_BLOCK - 1) / CG_S4_BLOCK;
+    cg_loop it;
     loop(f, &it, begin, end_, "item");
+    wblock_ctx c = {.grad = grad, .G = G};
     LLVMValueRef blk = grad ? it.iv : LLVMBuildURem(f->b, it.iv, I(f, nblk), "");
-    LLVMValueRef b = grad ? NULL : LLVMBuildUDiv(f->b, it.iv, I(f, nblk), "");
-    LLVMValueRef hb = imul(f, blk, I(f, CG_S4_BLOCK)), he = imin(&s, iadd(f, hb, I(f, CG_S4_BLOCK)), I(f, s.H));
-    /* forward: the next item's (b L) H + h0 (this item's for the last) */
-    LLVMValueRef nit = imin(&s, iadd(f, it.iv, I(f, 1)), isub(f, end_, I(f, 1)));
-    LLVMValueRef nb = LLVMBuildUDiv(f->b, nit, I(f, nblk), ""), nblk_ = LLVMBuildURem(f->b, nit, I(f, nblk), "");
-    LLVMValueRef noff = isub(f, iadd(f, imul(f, nb, I(f, s.L * s.H)), imul(f, nblk_, I(f, CG_S4_BLOCK))), hb);
-    cg_loop_begin(v->jit, f->b, &hl, hb, he, I(f, s.W), "h0");
-    LLVMValueRef nbase = grad ? NULL : iadd(f, noff, hl.iv);
-    if (tail == 0) emit_block(&s, grad, b, hl.iv, nbase, G, s.W);
-    else if (s.H < s.W) emit_block(&s, grad, b, hl.iv, nbase, G, (int)tail);
-    else { /* full W-blocks, then the masked tail */
-        LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(f->b));
-        LLVMContextRef c = cg_jit_context(v->jit);
-        LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(c, fn, "full"), part = LLVMAppendBasicBlockInContext(c, fn, "tail");
-        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c, fn, "join");
-        LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLE, iadd(f, hl.iv, I(f, s.W)), I(f, s.H), ""), full, part);
-        LLVMPositionBuilderAtEnd(f->b, full);
-        emit_block(&s, grad, b, hl.iv, nbase, G, s.W);
-        LLVMBuildBr(f->b, join);
-        LLVMPositionBuilderAtEnd(f->b, part);
-        emit_block(&s, grad, b, hl.iv, nbase, G, (int)tail);
-        LLVMBuildBr(f->b, join);
-        LLVMPositionBuilderAtEnd(f->b, join);
+    c.b = grad ? NULL : LLVMBuildUDiv(f->b, it.iv, I(f, nblk), "");
+    c.hb = imul(f, blk, I(f, CG_S4_BLOCK));
+    LLVMValueRef he = imin(&s, iadd(f, c.hb, I(f, CG_S4_BLOCK)), I(f, s.H));
+    if (!grad) { /* the next item's (b L) H + h0 - this item's h0 (this item's for the last) */
+        LLVMValueRef nit = imin(&s, iadd(f, it.iv, I(f, 1)), isub(f, end_, I(f, 1)));
+        LLVMValueRef nb = LLVMBuildUDiv(f->b, nit, I(f, nblk), ""), nblk_ = LLVMBuildURem(f->b, nit, I(f, nblk), "");
+        c.noff = isub(f, iadd(f, imul(f, nb, I(f, s.L * s.H)), imul(f, nblk_, I(f, CG_S4_BLOCK))), c.hb);
     }
-    hl.no_unroll = 1;
-    end(f, &hl);
+    each_wblock(&s, c.hb, he, &c);
     it.no_unroll = 1;
     end(f, &it);
 }
