@@ -13,7 +13,8 @@
  *   causal_conv1d(_silu)_grad              range E (channels: dx[..,e], dw[e], dbias[e] per item)
  *   layernorm                              range = rows
  *   layernorm_grad                         one item (dw, db sum over rows)
- *   matmul_bias/_gelu/_silu/_res/_bias_res the matmul kernel (CGK_MATMUL) with cg_fused_mm_epilogue */
+ *   matmul_bias/_gelu/_silu/_res/_bias_res the matmul kernel (CGK_MATMUL) with cg_fused_mm_epilogue
+ *   s4_scan, s4_scan_grad                  codegen/cg_fused_s4.h (channel blocks, lanes across channels) */
 #ifndef ICLC_CODEGEN_CG_FUSED_H
 #define ICLC_CODEGEN_CG_FUSED_H
 

@@ -5,17 +5,15 @@
  * h0 + W of u[b, t, :] are contiguous), G modes whose complex state one pass over time keeps in registers,
  * C the chunk length of the backward's checkpoints (~sqrt(L)).
  *
- * The kernels run the recurrence on z_t = a z_t-1 + u_t (complex per mode, z_-1 = 0): s_t = b z_t, so
- * y_t = value sum_m Re-pairing(w, b z_t) + D u_t = value sum_m (qr zr + qi zi) + D u_t with
- * q = (wr br + wi bi, wi br - wr bi). That drops the b u product from every step (6 instead of 9 vector
- * operations per mode and step forward); the backward takes the adjoint of z and maps dq back to db, dw
- * once at the end. Per W-block of channels the parameters are first transposed into a stack table
+ * The op's state is s_t = a s_t-1 + b u_t and y_t = value sum_m (wr sr + wi si) + D u_t. The kernels run
+ * the recurrence on z_t = a z_t-1 + u_t instead (complex per mode, z_-1 = 0): s_t = b z_t, so
+ * y_t = value sum_m (qr zr + qi zi) + D u_t with q = (wr br + wi bi, wi br - wr bi). That drops the b u
+ * product from every step (6 instead of 9 vector operations per mode and step forward); the backward takes
+ * the adjoint of z and maps dq back to db, dw once per channel at the end. Per W-block of channels the parameters are first transposed into a stack table
  * P[m][4] of vectors (a re/im, value q re/im; one lane per channel); the modes are then taken G at a time,
  * each group one pass over time that adds its share of y (or du) into the output. */
 #include "codegen/cg_fused_s4.h"
 #include "codegen/cg_fb.h"
-
-#include <stdlib.h>
 
 enum { GMAX = 8, S4_HS_BYTES = 32 << 10, S4_P_BYTES = 32 << 10 };
 enum { P_AR, P_AI, P_QR, P_QI, NP }; /* table P per mode; the gradient table GA has the same layout:

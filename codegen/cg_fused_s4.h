@@ -8,7 +8,8 @@
  *   s4_scan        range B * ceil(H / CG_S4_BLOCK) items (batch, channel block)
  *   s4_scan_grad   range ceil(H / CG_S4_BLOCK) items (da, db, dw, dD of a channel belong to one item,
  *                  summed over batch and time in a fixed order — no races, deterministic at any thread
- *                  count); states recomputed per chunk of ~sqrt(L) steps from checkpoints */
+ *                  count); a group's states of the whole sequence on the stack when they fit 32 KB, else
+ *                  recomputed per chunk of ~sqrt(L) steps from checkpoints */
 #ifndef ICLC_CODEGEN_CG_FUSED_S4_H
 #define ICLC_CODEGEN_CG_FUSED_S4_H
 
