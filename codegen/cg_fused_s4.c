@@ -15,7 +15,7 @@
 #include "codegen/cg_fused_s4.h"
 #include "codegen/cg_fb.h"
 
-enum { GMAX = 8, S4_HS_BYTES = 32 << 10, S4_P_BYTES = 32 << 10 };
+enum { GMAX = 8, S4_HS_BYTES = 32 << 10, S4_P_BYTES = 32 << 10, S4_TILE = 128 };
 enum { P_AR, P_AI, P_QR, P_QI, NP }; /* table P per mode; the gradient table GA has the same layout:
                                         da, sum dy z (dq / value) */
 enum { P_NAI = NP, NPR };                         /* registers per mode: the table's and -Im a */
@@ -29,6 +29,7 @@ typedef struct s4k {
     float k;                     /* the op's value attribute */
     LLVMValueRef u, a, bb, w, D, dy, out;
     LLVMValueRef P, GA, ck, hs;  /* stack arrays of vectors: params, gradient sums, checkpoints, chunk states */
+    LLVMValueRef Z;              /* forward: every mode's state between time tiles (2 M vectors) */
     LLVMValueRef Pw;             /* the current W-block's table in P */
     bool cached;                 /* P holds the tables of all W-blocks (filled once per call) */
     LLVMValueRef sv[2 * GMAX], gv[2 * GMAX], av[NP * GMAX], dd; /* vector variables (registers after mem2reg) */
@@ -150,14 +151,15 @@ static void step(s4k *s, const LLVMValueRef *pa, int G, LLVMValueRef x, LLVMValu
 
 /* ---- forward ---- */
 
-/* Modes m0 .. m0 + G of the W-block at float index base = (b L) H + h0: out[t] += value sum (qr zr + qi zi). */
-static void fwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
+/* Modes m0 .. m0 + G of the W-block at float index base = (b L) H + h0, steps t0 .. t1: out[t] += value
+ * sum (qr zr + qi zi); the states continue from and return to the stack array Z. */
+static void fwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G, LLVMValueRef t0, LLVMValueRef t1) {
     fb *f = &s->f;
-    LLVMValueRef pa[GMAX * NPR], nr[GMAX], ni[GMAX], parts[GMAX + 1];
+    LLVMValueRef pa[GMAX * NPR], nr[GMAX], ni[GMAX], parts[GMAX + 1], z0 = imul(f, m0, I(f, 2));
     load_params(s, m0, G, pa);
-    for (int j = 0; j < 2 * G; j++) set(s, s->sv[j], vzero(s));
+    for (int j = 0; j < 2 * G; j++) set(s, s->sv[j], sld(s, s->Z, iadd(f, z0, I(f, j))));
     cg_loop tl;
-    loop_n(f, &tl, s->L, "t");
+    loop(f, &tl, t0, t1, "t");
     LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H)));
     LLVMValueRef x = vld(s, s->u, i);
     parts[0] = vld(s, s->out, i);
@@ -166,17 +168,21 @@ static void fwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
     vst(s, s->out, i, tree_sum(s, parts, G + 1));
     tl.no_unroll = 1;
     end(f, &tl);
+    for (int j = 0; j < 2 * G; j++) sst(s, s->Z, iadd(f, z0, I(f, j)), get(s, s->sv[j]));
 }
 
-/* Batch b, channels h0 .. h0 + lanes: y = D u, then every group of modes adds its part. The first pass
- * prefetches the next item's lines (float index nbase = its (b L) H + h0: strided lines the hardware
- * prefetchers miss; the items' data do not fit L2). */
+/* Batch b, channels h0 .. h0 + lanes, in tiles of S4_TILE steps (the tile's u and y stay in L1 while every
+ * group of modes passes over it): y = D u, then every group adds its part. The first pass prefetches the
+ * next item's lines (float index nbase = its (b L) H + h0: strided lines the hardware prefetchers miss). */
 static void fwd_block(s4k *s, LLVMValueRef b, LLVMValueRef h0, LLVMValueRef nbase, int G) {
     fb *f = &s->f;
     if (!s->cached) fill_params(s, h0);
     LLVMValueRef base = iadd(f, imul(f, b, I(f, s->L * s->H)), h0), Dv = vld(s, s->D, h0);
-    cg_loop tl, gl;
-    loop_n(f, &tl, s->L, "td");
+    zero(f, s->Z, I(f, 0), 2 * s->M * s->W);
+    cg_loop cl, tl, gl;
+    loop_n(f, &cl, (s->L + S4_TILE - 1) / S4_TILE, "tile");
+    LLVMValueRef t0 = imul(f, cl.iv, I(f, S4_TILE)), t1 = imin(s, iadd(f, t0, I(f, S4_TILE)), I(f, s->L));
+    loop(f, &tl, t0, t1, "td");
     LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H))), ni = iadd(f, nbase, imul(f, tl.iv, I(f, s->H)));
     prefetch(s, s->u, ni, 0);
     prefetch(s, s->out, ni, 1);
@@ -186,11 +192,13 @@ static void fwd_block(s4k *s, LLVMValueRef b, LLVMValueRef h0, LLVMValueRef nbas
     int64_t ng = s->M / G, rem = s->M % G;
     if (ng) {
         loop_n(f, &gl, ng, "grp");
-        fwd_group(s, base, imul(f, gl.iv, I(f, G)), G);
+        fwd_group(s, base, imul(f, gl.iv, I(f, G)), G, t0, t1);
         gl.no_unroll = 1;
         end(f, &gl);
     }
-    if (rem) fwd_group(s, base, I(f, ng * G), (int)rem);
+    if (rem) fwd_group(s, base, I(f, ng * G), (int)rem, t0, t1);
+    cl.no_unroll = 1;
+    end(f, &cl);
 }
 
 /* ---- backward ---- */
@@ -435,6 +443,7 @@ void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef beg
     s.cached = !grad && nwb * ptab * s.W * 4 <= S4_P_BYTES;
     /* every stack array and variable in the entry block */
     s.P = s.Pw = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.cached ? nwb * ptab : ptab), "P");
+    if (!grad) s.Z = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.M > 0 ? 2 * s.M : 1), "Z");
     if (grad) {
         s.GA = LLVMBuildArrayAlloca(f->b, s.vt, I(f, ptab), "GA");
         s.ck = LLVMBuildArrayAlloca(f->b, s.vt, I(f, (s.nch > 0 ? s.nch : 1) * 2 * G), "ck");
