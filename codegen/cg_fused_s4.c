@@ -15,7 +15,7 @@
 #include "codegen/cg_fused_s4.h"
 #include "codegen/cg_fb.h"
 
-enum { GMAX = 8, S4_HS_BYTES = 32 << 10, S4_P_BYTES = 32 << 10, S4_TILE = 128 };
+enum { GMAX = 8, S4_HS_BYTES = 32 << 10, S4_HS_MAX = 64 << 10, S4_CK_BYTES = 128 << 10, S4_P_BYTES = 32 << 10, S4_TILE = 128 };
 enum { P_AR, P_AI, P_QR, P_QI, NP }; /* table P per mode; the gradient table GA has the same layout:
                                         da, sum dy z (dq / value) */
 enum { P_NAI = NP, NPR };                         /* registers per mode: the table's and -Im a */
@@ -30,6 +30,8 @@ typedef struct s4k {
     LLVMValueRef u, a, bb, w, D, dy, out;
     LLVMValueRef P, GA, ck, hs;  /* stack arrays of vectors: params, gradient sums, checkpoints, chunk states */
     LLVMValueRef Z;              /* forward: every mode's state between time tiles (2 M vectors) */
+    LLVMValueRef GADJ;           /* backward: every mode's adjoint between chunks (2 M vectors) */
+    bool ck_all;                 /* backward: ck holds every group's checkpoints, chunk loop outermost */
     LLVMValueRef Pw;             /* the current W-block's table in P */
     bool cached;                 /* P holds the tables of all W-blocks (filled once per call) */
     LLVMValueRef sv[2 * GMAX], gv[2 * GMAX], av[NP * GMAX], dd; /* vector variables (registers after mem2reg) */
@@ -203,20 +205,26 @@ static void fwd_block(s4k *s, LLVMValueRef b, LLVMValueRef h0, LLVMValueRef nbas
 
 /* ---- backward ---- */
 
-/* Modes m0 .. m0 + G of batch b's W-block at base: the interpreter's reverse sweep for z with the adjoint
- * g_t = value dy_t q + conj(a) g_t+1; du[t] += sum Re g_t; the sums da = g conj(z_t-1) and dy z go to GA. */
-static void bwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
+/* Checkpoint vector j of chunk c for the group at mode m0: per mode (c M + m) 2 when every group's
+ * checkpoints are kept (s->ck_all), else per group c 2 G. */
+static LLVMValueRef ck_at(s4k *s, LLVMValueRef c, LLVMValueRef m0, int G, int j) {
     fb *f = &s->f;
-    int64_t S = 2 * G, C = s->C, nch = s->nch;
-    if (nch == 0) return; /* L = 0 */
-    LLVMValueRef pa[GMAX * NPR], parts[GMAX + 1];
+    if (s->ck_all) return iadd(f, imul(f, iadd(f, imul(f, c, I(f, s->M)), m0), I(f, 2)), I(f, j));
+    return iadd(f, imul(f, c, I(f, 2 * G)), I(f, j));
+}
+
+/* Modes m0 .. m0 + G of the W-block at base (batch b): the forward sweep, a checkpoint at the start of
+ * every chunk (the state before step c C). */
+static void bwd_sweep(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
+    fb *f = &s->f;
+    int64_t C = s->C, nch = s->nch;
+    LLVMValueRef pa[GMAX * NPR];
     load_params(s, m0, G, pa);
     for (int j = 0; j < 2 * G; j++) set(s, s->sv[j], vzero(s));
     cg_loop cl, tl;
-    /* forward sweep: checkpoint c holds the state before step c C */
     if (nch > 1) {
         loop_n(f, &cl, nch - 1, "fc");
-        for (int j = 0; j < S; j++) sst(s, s->ck, iadd(f, imul(f, cl.iv, I(f, S)), I(f, j)), get(s, s->sv[j]));
+        for (int j = 0; j < 2 * G; j++) sst(s, s->ck, ck_at(s, cl.iv, m0, G, j), get(s, s->sv[j]));
         LLVMValueRef t0 = imul(f, cl.iv, I(f, C));
         loop(f, &tl, t0, iadd(f, t0, I(f, C)), "ft");
         step(s, pa, G, vld(s, s->u, iadd(f, base, imul(f, tl.iv, I(f, s->H)))), NULL, NULL);
@@ -225,19 +233,27 @@ static void bwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
         cl.no_unroll = 1;
         end(f, &cl);
     }
-    for (int j = 0; j < S; j++) sst(s, s->ck, I(f, (nch - 1) * S + j), get(s, s->sv[j]));
-    LLVMValueRef gbase = imul(f, m0, I(f, NP));
+    for (int j = 0; j < 2 * G; j++) sst(s, s->ck, ck_at(s, I(f, nch - 1), m0, G, j), get(s, s->sv[j]));
+}
+
+/* Modes m0 .. m0 + G, chunk c: recompute the chunk's states into hs from its checkpoint, then walk it
+ * backwards with the interpreter's adjoint for z, g_t = value dy_t q + conj(a) g_t+1 (carried in GADJ
+ * between chunks): du[t] += sum Re g_t; the sums da = g conj(z_t-1) and dy z (in GA). */
+static void bwd_chunk(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G, LLVMValueRef c) {
+    fb *f = &s->f;
+    int64_t S = 2 * G, C = s->C;
+    LLVMValueRef pa[GMAX * NPR], parts[GMAX + 1];
+    load_params(s, m0, G, pa);
+    LLVMValueRef gbase = imul(f, m0, I(f, NP)), abase = imul(f, m0, I(f, 2));
     for (int q = 0; q < NP * G; q++) set(s, s->av[q], sld(s, s->GA, iadd(f, gbase, I(f, q))));
-    for (int j = 0; j < 2 * G; j++) set(s, s->gv[j], vzero(s));
-    /* chunks from the last: recompute the chunk's states into hs, walk it backwards */
-    loop_n(f, &cl, nch, "rc");
-    LLVMValueRef c = isub(f, I(f, nch - 1), cl.iv), t0 = imul(f, c, I(f, C));
-    LLVMValueRef t1 = imin(s, iadd(f, t0, I(f, C)), I(f, s->L));
+    for (int j = 0; j < 2 * G; j++) set(s, s->gv[j], sld(s, s->GADJ, iadd(f, abase, I(f, j))));
+    LLVMValueRef t0 = imul(f, c, I(f, C)), t1 = imin(s, iadd(f, t0, I(f, C)), I(f, s->L));
     for (int j = 0; j < S; j++) {
-        LLVMValueRef x = sld(s, s->ck, iadd(f, imul(f, c, I(f, S)), I(f, j)));
+        LLVMValueRef x = sld(s, s->ck, ck_at(s, c, m0, G, j));
         set(s, s->sv[j], x);
         sst(s, s->hs, I(f, j), x);
     }
+    cg_loop tl;
     loop(f, &tl, t0, t1, "rt");
     {
         step(s, pa, G, vld(s, s->u, iadd(f, base, imul(f, tl.iv, I(f, s->H)))), NULL, NULL);
@@ -275,9 +291,43 @@ static void bwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
     }
     tl.no_unroll = 1;
     end(f, &tl);
-    cl.no_unroll = 1;
-    end(f, &cl);
     for (int q = 0; q < NP * G; q++) sst(s, s->GA, iadd(f, gbase, I(f, q)), get(s, s->av[q]));
+    for (int j = 0; j < 2 * G; j++) sst(s, s->GADJ, iadd(f, abase, I(f, j)), get(s, s->gv[j]));
+}
+
+/* What a pass over the groups of modes does: the sweep, the chunk c, or (c NULL, !sweep) a group's sweep
+ * then all its chunks from the last. */
+typedef struct group_pass {
+    LLVMValueRef base, c;
+    bool sweep;
+} group_pass;
+
+static void group_one(s4k *s, const group_pass *gp, LLVMValueRef m0, int G) {
+    fb *f = &s->f;
+    if (gp->sweep) bwd_sweep(s, gp->base, m0, G);
+    else if (gp->c) bwd_chunk(s, gp->base, m0, G, gp->c);
+    else {
+        bwd_sweep(s, gp->base, m0, G);
+        cg_loop cl;
+        loop_n(f, &cl, s->nch, "rc");
+        bwd_chunk(s, gp->base, m0, G, isub(f, I(f, s->nch - 1), cl.iv));
+        cl.no_unroll = 1;
+        end(f, &cl);
+    }
+}
+
+/* group_one for every group of G modes (and the remainder group). */
+static void each_group(s4k *s, const group_pass *gp, int G) {
+    fb *f = &s->f;
+    int64_t ng = s->M / G, rem = s->M % G;
+    if (ng) {
+        cg_loop gl;
+        loop_n(f, &gl, ng, "grp");
+        group_one(s, gp, imul(f, gl.iv, I(f, G)), G);
+        gl.no_unroll = 1;
+        end(f, &gl);
+    }
+    if (rem) group_one(s, gp, I(f, ng * G), (int)rem);
 }
 
 /* Channels h0 .. h0 + lanes over every batch: du = D dy (+ the groups' parts), dD, then da, db, dw from GA
@@ -308,14 +358,16 @@ static void bwd_block(s4k *s, LLVMValueRef h0, int G) {
     }
     tl.no_unroll = 1;
     end(f, &tl);
-    int64_t ng = s->M / G, rem = s->M % G;
-    if (ng) {
-        loop_n(f, &gl, ng, "grp");
-        bwd_group(s, base, imul(f, gl.iv, I(f, G)), G);
-        gl.no_unroll = 1;
-        end(f, &gl);
+    if (s->nch > 0) {
+        zero(f, s->GADJ, I(f, 0), 2 * s->M * s->W);
+        if (s->ck_all) { /* chunk-outer: every group passes over one chunk while it is in cache */
+            each_group(s, &(group_pass){.base = base, .sweep = true}, G);
+            loop_n(f, &gl, s->nch, "rc");
+            each_group(s, &(group_pass){.base = base, .c = isub(f, I(f, s->nch - 1), gl.iv)}, G);
+            gl.no_unroll = 1;
+            end(f, &gl);
+        } else each_group(s, &(group_pass){.base = base}, G);
     }
-    if (rem) bwd_group(s, base, I(f, ng * G), (int)rem);
     bl.no_unroll = 1;
     end(f, &bl);
     vst(s, s->out, iadd(f, I(f, o_dD), h0), get(s, s->dd));
@@ -434,8 +486,17 @@ void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef beg
     int G = grad ? 2 : 4;
     if (G > s.M) G = s.M > 0 ? (int)s.M : 1;
     /* the backward keeps a group's states of one chunk (C + 1 steps) on the stack: the whole sequence when
-     * that fits S4_HS_BYTES (no checkpoint sweep), else chunks of ~sqrt(L) */
-    s.C = (s.L + 1) * 2 * G * s.W * 4 <= S4_HS_BYTES ? s.L : chunk_len(s.L);
+     * that fits S4_HS_BYTES (no checkpoint sweep), else chunks of ~sqrt(L) steps; with every group's
+     * checkpoints (when they fit S4_CK_BYTES, with chunks lengthened up to S4_HS_MAX bytes of states if
+     * needed) the chunk loop goes outside the group loop, so the groups share each chunk's cached lines */
+    int64_t vb = s.W * 4, nchmax = s.M > 0 ? S4_CK_BYTES / (2 * s.M * vb) : 1;
+    s.C = chunk_len(s.L);
+    if ((s.L + 1) * 2 * G * vb <= S4_HS_BYTES) s.C = s.L;
+    else if ((s.L + s.C - 1) / s.C <= nchmax) s.ck_all = true;
+    else if (nchmax > 0 && ((s.L + nchmax - 1) / nchmax + 1) * 2 * G * vb <= S4_HS_MAX) {
+        s.C = (s.L + nchmax - 1) / nchmax;
+        s.ck_all = true;
+    }
     s.nch = s.L ? (s.L + s.C - 1) / s.C : 0;
     /* the forward's items (batch, block) would rebuild their block's table B times: when the tables of all
      * channels fit S4_P_BYTES, each call builds them all once up front instead */
@@ -446,7 +507,8 @@ void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef beg
     if (!grad) s.Z = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.M > 0 ? 2 * s.M : 1), "Z");
     if (grad) {
         s.GA = LLVMBuildArrayAlloca(f->b, s.vt, I(f, ptab), "GA");
-        s.ck = LLVMBuildArrayAlloca(f->b, s.vt, I(f, (s.nch > 0 ? s.nch : 1) * 2 * G), "ck");
+        s.ck = LLVMBuildArrayAlloca(f->b, s.vt, I(f, (s.nch > 0 ? s.nch : 1) * 2 * (s.ck_all ? s.M : G)), "ck");
+        s.GADJ = LLVMBuildArrayAlloca(f->b, s.vt, I(f, s.M > 0 ? 2 * s.M : 1), "gadj");
         s.hs = LLVMBuildArrayAlloca(f->b, s.vt, I(f, (s.C + 1) * 2 * G), "hs");
     }
     for (int j = 0; j < 2 * GMAX; j++) s.sv[j] = LLVMBuildAlloca(f->b, s.vt, "s"), s.gv[j] = LLVMBuildAlloca(f->b, s.vt, "g");
