@@ -112,6 +112,52 @@ static inline LLVMValueRef vfma(fb *f, LLVMValueRef a, LLVMValueRef b, LLVMValue
     LLVMTypeRef t = LLVMTypeOf(a);
     return cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.fma", &t, 1, args, 3);
 }
+
+/* p[i + k] += sum of the lanes of x[k], k < n, for n w-lane values (w a power of two): a transposing
+ * butterfly (pairs of values exchange halves and add) leaves lane j of result q holding the sum of x[q w + j],
+ * about one shuffle pair and add per value instead of a log2(w)-step reduction each. x is overwritten. */
+static inline void vhsum_acc_n(fb *f, int w, LLVMValueRef *x, int64_t n, LLVMValueRef p, LLVMValueRef i) {
+    if (w == 1) {
+        for (int64_t k = 0; k < n; k++) {
+            LLVMValueRef q = cg_gep_f32(f->v->jit, f->b, p, iadd(f, i, I(f, k)));
+            LLVMBuildStore(f->b, fadd(f, LLVMBuildLoad2(f->b, f->f32, q, ""), x[k]), q);
+        }
+        return;
+    }
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(cg_jit_context(f->v->jit));
+    int64_t m = n;
+    for (int bs = w; bs > 1; bs /= 2) { /* lanes in blocks of bs: lane j of block c of value v = partial of value v's term c */
+        int half = bs / 2;
+        LLVMValueRef lo_m[64], hi_m[64];
+        int o = 0; /* lanes from a, then from b: the first (lo) or second (hi) half of each block */
+        for (int src = 0; src < 2; src++)
+            for (int blk = 0; blk < w / bs; blk++)
+                for (int j = 0; j < half; j++, o++) {
+                    lo_m[o] = LLVMConstInt(i32, (unsigned)(src * w + blk * bs + j), 0);
+                    hi_m[o] = LLVMConstInt(i32, (unsigned)(src * w + blk * bs + half + j), 0);
+                }
+        LLVMValueRef lo = LLVMConstVector(lo_m, (unsigned)w), hi = LLVMConstVector(hi_m, (unsigned)w);
+        int64_t out = 0;
+        for (int64_t k = 0; k < m; k += 2) {
+            LLVMValueRef a = x[k], b = k + 1 < m ? x[k + 1] : vconst(f, 0, w);
+            x[out++] = fadd(f, LLVMBuildShuffleVector(f->b, a, b, lo, ""), LLVMBuildShuffleVector(f->b, a, b, hi, ""));
+        }
+        m = out;
+    }
+    for (int64_t q = 0; q < m; q++) {
+        int64_t lanes = n - q * w < w ? n - q * w : w;
+        LLVMValueRef at = iadd(f, i, I(f, q * w));
+        if (lanes == w) {
+            vst(f, w, p, at, fadd(f, vld(f, w, p, at), x[q]));
+            continue;
+        }
+        for (int64_t j = 0; j < lanes; j++) {
+            LLVMValueRef qp = cg_gep_f32(f->v->jit, f->b, p, iadd(f, at, I(f, j)));
+            LLVMBuildStore(f->b, fadd(f, LLVMBuildLoad2(f->b, f->f32, qp, ""), LLVMBuildExtractElement(f->b, x[q], I(f, j), "")), qp);
+        }
+    }
+}
+
 /* 1 / (1 + e^-x) on w lanes. */
 static inline LLVMValueRef vsigmoid(fb *f, LLVMValueRef x) {
     LLVMValueRef s = cg_math1(f->v, "sigmoid", x);

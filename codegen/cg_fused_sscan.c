@@ -167,6 +167,7 @@ static void back_step(fb *f, const ss *s, int w, const arrays *a, const LLVMValu
     }
     vset(f, w, dDv, I(f, 0), vfma(f, dyi, uu, vget(f, w, dDv, I(f, 0))));
     LLVMValueRef du = fmul(f, dyi, Dv), dd = vconst(f, 0, w), dud = fmul(f, d, uu);
+    LLVMValueRef gB[s->N > 0 ? s->N : 1], gC[s->N > 0 ? s->N : 1]; /* dBm, dCm terms of these channels */
     for (int64_t k = 0; k < s->N; k++) {
         LLVMValueRef kk = I(f, k), ak = vget(f, w, a->as, iadd(f, hp0, kk));
         LLVMValueRef g = vfma(f, vget(f, w, a->a1, kk), vget(f, w, a->gr, kk), fmul(f, dyi, Ck[k]));
@@ -176,9 +177,11 @@ static void back_step(fb *f, const ss *s, int w, const arrays *a, const LLVMValu
         dd = vfma(f, da, Ak[k], vfma(f, fmul(f, g, uu), Bk[k], dd));
         vset(f, w, a->dA, kk, vfma(f, da, d, vget(f, w, a->dA, kk)));
         du = vfma(f, fmul(f, g, d), Bk[k], du);
-        acc(f, s->out, iadd(f, I(f, s->o_dC), iadd(f, r, kk)), vhsum(f, w, fmul(f, dyi, vget(f, w, a->hs, iadd(f, hc0, kk)))));
-        acc(f, s->out, iadd(f, I(f, s->o_dB), iadd(f, r, kk)), vhsum(f, w, fmul(f, g, dud)));
+        gC[k] = fmul(f, dyi, vget(f, w, a->hs, iadd(f, hc0, kk)));
+        gB[k] = fmul(f, g, dud);
     }
+    vhsum_acc_n(f, w, gC, s->N, s->out, iadd(f, I(f, s->o_dC), r));
+    vhsum_acc_n(f, w, gB, s->N, s->out, iadd(f, I(f, s->o_dB), r));
     vst(f, w, s->out, i, du);
     vst(f, w, s->out, iadd(f, I(f, s->o_dd), i), dd);
 }
