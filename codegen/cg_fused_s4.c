@@ -42,7 +42,7 @@ typedef struct s4k {
 static LLVMValueRef vzero(s4k *s) { return LLVMConstNull(s->vt); }
 static LLVMValueRef vmul(s4k *s, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(s->f.b, a, b, ""); }
 static LLVMValueRef vneg(s4k *s, LLVMValueRef a) { return LLVMBuildFNeg(s->f.b, a, ""); }
-static LLVMValueRef vfma(s4k *s, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+static LLVMValueRef xfma(s4k *s, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
     LLVMValueRef args[3] = {a, b, c};
     return cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.fma", &s->vt, 1, args, 3);
 }
@@ -50,7 +50,7 @@ static LLVMValueRef vfma(s4k *s, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 static LLVMValueRef i32c(s4k *s, int x) { return LLVMConstInt(LLVMInt32TypeInContext(cg_jit_context(s->f.v->jit)), (unsigned)x, 0); }
 
 /* W channels of a data tensor from float index i (masked to the active lanes in a tail block). */
-static LLVMValueRef vld(s4k *s, LLVMValueRef p, LLVMValueRef i) {
+static LLVMValueRef xld(s4k *s, LLVMValueRef p, LLVMValueRef i) {
     LLVMValueRef q = cg_gep_f32(s->f.v->jit, s->f.b, p, i);
     if (s->lanes == s->W) {
         LLVMValueRef l = LLVMBuildLoad2(s->f.b, s->vt, q, "");
@@ -62,7 +62,7 @@ static LLVMValueRef vld(s4k *s, LLVMValueRef p, LLVMValueRef i) {
     return cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.masked.load", ov, 2, args, 4);
 }
 
-static void vst(s4k *s, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
+static void xst(s4k *s, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
     LLVMValueRef q = cg_gep_f32(s->f.v->jit, s->f.b, p, i);
     if (s->lanes == s->W) {
         LLVMSetAlignment(LLVMBuildStore(s->f.b, x, q), 4);
@@ -143,8 +143,8 @@ static void step(s4k *s, const LLVMValueRef *pa, int G, LLVMValueRef x, LLVMValu
     for (int j = 0; j < G; j++) {
         const LLVMValueRef *p = pa + j * NPR;
         LLVMValueRef sr = get(s, s->sv[2 * j]), si = get(s, s->sv[2 * j + 1]);
-        LLVMValueRef r = vfma(s, p[P_AR], sr, vfma(s, p[P_NAI], si, x));
-        LLVMValueRef i = vfma(s, p[P_AR], si, vmul(s, p[P_AI], sr));
+        LLVMValueRef r = xfma(s, p[P_AR], sr, xfma(s, p[P_NAI], si, x));
+        LLVMValueRef i = xfma(s, p[P_AR], si, vmul(s, p[P_AI], sr));
         set(s, s->sv[2 * j], r);
         set(s, s->sv[2 * j + 1], i);
         if (nr) nr[j] = r, ni[j] = i;
@@ -163,11 +163,11 @@ static void fwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G, LLVMVal
     cg_loop tl;
     loop(f, &tl, t0, t1, "t");
     LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H)));
-    LLVMValueRef x = vld(s, s->u, i);
-    parts[0] = vld(s, s->out, i);
+    LLVMValueRef x = xld(s, s->u, i);
+    parts[0] = xld(s, s->out, i);
     step(s, pa, G, x, nr, ni);
-    for (int j = 0; j < G; j++) parts[1 + j] = vfma(s, pa[j * NPR + P_QR], nr[j], vmul(s, pa[j * NPR + P_QI], ni[j]));
-    vst(s, s->out, i, tree_sum(s, parts, G + 1));
+    for (int j = 0; j < G; j++) parts[1 + j] = xfma(s, pa[j * NPR + P_QR], nr[j], vmul(s, pa[j * NPR + P_QI], ni[j]));
+    xst(s, s->out, i, tree_sum(s, parts, G + 1));
     tl.no_unroll = 1;
     end(f, &tl);
     for (int j = 0; j < 2 * G; j++) sst(s, s->Z, iadd(f, z0, I(f, j)), get(s, s->sv[j]));
@@ -179,7 +179,7 @@ static void fwd_group(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G, LLVMVal
 static void fwd_block(s4k *s, LLVMValueRef b, LLVMValueRef h0, LLVMValueRef nbase, int G) {
     fb *f = &s->f;
     if (!s->cached) fill_params(s, h0);
-    LLVMValueRef base = iadd(f, imul(f, b, I(f, s->L * s->H)), h0), Dv = vld(s, s->D, h0);
+    LLVMValueRef base = iadd(f, imul(f, b, I(f, s->L * s->H)), h0), Dv = xld(s, s->D, h0);
     zero(f, s->Z, I(f, 0), 2 * s->M * s->W);
     cg_loop cl, tl, gl;
     loop_n(f, &cl, (s->L + S4_TILE - 1) / S4_TILE, "tile");
@@ -188,7 +188,7 @@ static void fwd_block(s4k *s, LLVMValueRef b, LLVMValueRef h0, LLVMValueRef nbas
     LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H))), ni = iadd(f, nbase, imul(f, tl.iv, I(f, s->H)));
     prefetch(s, s->u, ni, 0);
     prefetch(s, s->out, ni, 1);
-    vst(s, s->out, i, vmul(s, Dv, vld(s, s->u, i)));
+    xst(s, s->out, i, vmul(s, Dv, xld(s, s->u, i)));
     tl.no_unroll = 1;
     end(f, &tl);
     int64_t ng = s->M / G, rem = s->M % G;
@@ -227,7 +227,7 @@ static void bwd_sweep(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G) {
         for (int j = 0; j < 2 * G; j++) sst(s, s->ck, ck_at(s, cl.iv, m0, G, j), get(s, s->sv[j]));
         LLVMValueRef t0 = imul(f, cl.iv, I(f, C));
         loop(f, &tl, t0, iadd(f, t0, I(f, C)), "ft");
-        step(s, pa, G, vld(s, s->u, iadd(f, base, imul(f, tl.iv, I(f, s->H)))), NULL, NULL);
+        step(s, pa, G, xld(s, s->u, iadd(f, base, imul(f, tl.iv, I(f, s->H)))), NULL, NULL);
         tl.no_unroll = 1;
         end(f, &tl);
         cl.no_unroll = 1;
@@ -256,7 +256,7 @@ static void bwd_chunk(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G, LLVMVal
     cg_loop tl;
     loop(f, &tl, t0, t1, "rt");
     {
-        step(s, pa, G, vld(s, s->u, iadd(f, base, imul(f, tl.iv, I(f, s->H)))), NULL, NULL);
+        step(s, pa, G, xld(s, s->u, iadd(f, base, imul(f, tl.iv, I(f, s->H)))), NULL, NULL);
         LLVMValueRef o = imul(f, iadd(f, isub(f, tl.iv, t0), I(f, 1)), I(f, S));
         for (int j = 0; j < S; j++) sst(s, s->hs, iadd(f, o, I(f, j)), get(s, s->sv[j]));
     }
@@ -266,9 +266,9 @@ static void bwd_chunk(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G, LLVMVal
     {
         LLVMValueRef t = isub(f, isub(f, t1, I(f, 1)), tl.iv), r = isub(f, t, t0);
         LLVMValueRef i = iadd(f, base, imul(f, t, I(f, s->H)));
-        LLVMValueRef g = vld(s, s->dy, i);
+        LLVMValueRef g = xld(s, s->dy, i);
         LLVMValueRef op = imul(f, r, I(f, S)), oc = iadd(f, op, I(f, S));
-        parts[0] = vld(s, s->out, i);
+        parts[0] = xld(s, s->out, i);
         for (int j = 0; j < G; j++) {
             const LLVMValueRef *p = pa + j * NPR;
             LLVMValueRef *A = s->av + j * NP;
@@ -276,18 +276,18 @@ static void bwd_chunk(s4k *s, LLVMValueRef base, LLVMValueRef m0, int G, LLVMVal
             LLVMValueRef scr = sld(s, s->hs, iadd(f, oc, I(f, 2 * j))), sci = sld(s, s->hs, iadd(f, oc, I(f, 2 * j + 1)));
             LLVMValueRef gr0 = get(s, s->gv[2 * j]), gi0 = get(s, s->gv[2 * j + 1]);
             /* g = value dy q + conj(a) g_next */
-            LLVMValueRef gr = vfma(s, p[P_AR], gr0, vfma(s, p[P_AI], gi0, vmul(s, p[P_QR], g)));
-            LLVMValueRef gi = vfma(s, p[P_AR], gi0, vfma(s, p[P_NAI], gr0, vmul(s, p[P_QI], g)));
+            LLVMValueRef gr = xfma(s, p[P_AR], gr0, xfma(s, p[P_AI], gi0, vmul(s, p[P_QR], g)));
+            LLVMValueRef gi = xfma(s, p[P_AR], gi0, xfma(s, p[P_NAI], gr0, vmul(s, p[P_QI], g)));
             set(s, s->gv[2 * j], gr);
             set(s, s->gv[2 * j + 1], gi);
             /* da += g conj(z_prev), dq / value += dy z */
-            set(s, A[P_AR], vfma(s, gr, spr, vfma(s, gi, spi, get(s, A[P_AR]))));
-            set(s, A[P_AI], vfma(s, gi, spr, vfma(s, vneg(s, gr), spi, get(s, A[P_AI]))));
-            set(s, A[P_QR], vfma(s, g, scr, get(s, A[P_QR])));
-            set(s, A[P_QI], vfma(s, g, sci, get(s, A[P_QI])));
+            set(s, A[P_AR], xfma(s, gr, spr, xfma(s, gi, spi, get(s, A[P_AR]))));
+            set(s, A[P_AI], xfma(s, gi, spr, xfma(s, vneg(s, gr), spi, get(s, A[P_AI]))));
+            set(s, A[P_QR], xfma(s, g, scr, get(s, A[P_QR])));
+            set(s, A[P_QI], xfma(s, g, sci, get(s, A[P_QI])));
             parts[1 + j] = gr;
         }
-        vst(s, s->out, i, tree_sum(s, parts, G + 1));
+        xst(s, s->out, i, tree_sum(s, parts, G + 1));
     }
     tl.no_unroll = 1;
     end(f, &tl);
@@ -340,7 +340,7 @@ static void bwd_block(s4k *s, LLVMValueRef h0, int G) {
     fill_params(s, h0);
     zero(f, s->GA, I(f, 0), s->M * NP * s->W);
     set(s, s->dd, vzero(s));
-    LLVMValueRef Dv = vld(s, s->D, h0);
+    LLVMValueRef Dv = xld(s, s->D, h0);
     cg_loop bl, tl, gl, ml, jl;
     loop_n(f, &bl, s->B, "b");
     LLVMValueRef base = iadd(f, imul(f, bl.iv, I(f, s->L * s->H)), h0);
@@ -348,13 +348,13 @@ static void bwd_block(s4k *s, LLVMValueRef h0, int G) {
     LLVMValueRef nbase = imin(s, iadd(f, base, I(f, s->L * s->H)), I(f, (s->B - 1) * s->L * s->H + s->H - 1));
     loop_n(f, &tl, s->L, "td");
     {
-        LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H))), g = vld(s, s->dy, i);
+        LLVMValueRef i = iadd(f, base, imul(f, tl.iv, I(f, s->H))), g = xld(s, s->dy, i);
         LLVMValueRef ni = iadd(f, nbase, imul(f, tl.iv, I(f, s->H)));
         prefetch(s, s->u, ni, 0);
         prefetch(s, s->dy, ni, 0);
         prefetch(s, s->out, ni, 1);
-        vst(s, s->out, i, vmul(s, Dv, g));
-        set(s, s->dd, vfma(s, g, vld(s, s->u, i), get(s, s->dd)));
+        xst(s, s->out, i, vmul(s, Dv, g));
+        set(s, s->dd, xfma(s, g, xld(s, s->u, i), get(s, s->dd)));
     }
     tl.no_unroll = 1;
     end(f, &tl);
@@ -370,7 +370,7 @@ static void bwd_block(s4k *s, LLVMValueRef h0, int G) {
     }
     bl.no_unroll = 1;
     end(f, &bl);
-    vst(s, s->out, iadd(f, I(f, o_dD), h0), get(s, s->dd));
+    xst(s, s->out, iadd(f, I(f, o_dD), h0), get(s, s->dd));
     loop_n(f, &ml, s->M, "gm");
     loop_n(f, &jl, s->lanes, "gj");
     {

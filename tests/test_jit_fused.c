@@ -179,10 +179,17 @@ int main(void) {
         for (int grad = 0; grad < 2; grad++) {
             sscan_case(2, 9, 5, 16, gated, grad);
             sscan_case(3, 17, 4, 3, gated, grad);
+            sscan_case(2, 11, 37, 16, gated, grad); /* two 16-channel blocks + 5: vector and scalar bodies */
+            sscan_case(1, 1, 20, 4, gated, grad);   /* one step */
+            sscan_case(2, 50, 19, 8, gated, grad);  /* several checkpoint chunks, the last one short */
         }
-    /* causal_conv1d kernels exist (codegen/cg_fused.c) but are not enabled (slower than the unfused graph
-     * at 2 threads): the column stays cg_none and conv_case is unused until they are */
-    (void)conv_case;
+    for (int silu = 0; silu < 2; silu++)
+        for (int grad = 0; grad < 2; grad++) {
+            conv_case(2, 9, 5, 4, silu, grad);
+            conv_case(3, 17, 37, 4, silu, grad); /* two 16-channel blocks + 5: vector and scalar bodies */
+            conv_case(1, 2, 20, 3, silu, grad);  /* fewer steps than taps */
+            conv_case(2, 6, 16, 1, silu, grad);  /* one tap */
+        }
     /* s4: H = 1, 5, 9, 17, 33, 65 (masked tails; 33 = two 16-channel items + 1), M = 1, 4, 5, 6, 32, 40, 512, L = 1, 7, 50,
      * 600, B = 1, 3, on the host and on an AVX2 jit (8 lanes: other tails, spilled registers) */
     for (int cpu = 0; cpu < 2; cpu++) {
