@@ -3,6 +3,7 @@
  * Dimension names: B batch, L tokens, E channels, N state size. */
 #include "codegen/cg_fused.h"
 #include "codegen/cg_fb.h"
+#include "codegen/cg_fused_attn.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -355,11 +356,12 @@ cg_error cg_fused_mm_epilogue(cg_mm_epilogue_ctx *ctx, LLVMValueRef *acc) {
 /* ---- the interface ---- */
 
 bool cg_fused_has_kernel(ir_op op) { return is_sscan(op) || is_sscan_grad(op) || is_conv(op) || is_conv_grad(op) || op == OP_layernorm ||
-                                            op == OP_layernorm_grad; }
+                                            op == OP_layernorm_grad || cg_attn_has_kernel(op); }
 
 void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work) {
     *range = 1, *work = 1;
-    if (is_sscan(n->op) || is_sscan_grad(n->op)) {
+    if (cg_attn_has_kernel(n->op)) cg_attn_range(g, n, range, work);
+    else if (is_sscan(n->op) || is_sscan_grad(n->op)) {
         const ir_shape *u = in_shape(g, n, 0);
         int64_t B = u->dim[0], L = u->dim[1], E = u->dim[2], N = in_shape(g, n, 2)->dim[1];
         *range = is_sscan(n->op) ? B * E : (B * E > 0);
@@ -379,7 +381,8 @@ void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t
 void cg_fused_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
                    LLVMValueRef out, const LLVMValueRef *in) {
     fb f = {.v = v, .b = v->b, .f32 = LLVMFloatTypeInContext(cg_jit_context(v->jit))};
-    if (is_sscan(n->op)) emit_sscan(&f, g, n, begin, end_, out, in);
+    if (cg_attn_has_kernel(n->op)) cg_attn_emit(v, g, n, begin, end_, out, in);
+    else if (is_sscan(n->op)) emit_sscan(&f, g, n, begin, end_, out, in);
     else if (is_sscan_grad(n->op)) emit_sscan_grad(&f, g, n, begin, end_, out, in);
     else if (is_conv(n->op)) emit_conv(&f, g, n, begin, end_, out, in);
     else if (is_conv_grad(n->op)) emit_conv_grad(&f, g, n, begin, end_, out, in);

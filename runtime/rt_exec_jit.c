@@ -227,7 +227,8 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     int threads = opts->threads > 0 ? opts->threads : omp_get_max_threads();
     jp->info.threads = threads;
     const char *lvl = getenv("ICLC_JIT_OPT"); /* optimisation level 1..3 (default 3), for experiments */
-    cg_jit_options jo = {.opt_level = lvl ? atoi(lvl) : 0};
+    /* ICLC_JIT_CPU: an LLVM CPU name such as x86-64-v3 instead of the host (tests of the AVX2 kernels) */
+    cg_jit_options jo = {.opt_level = lvl ? atoi(lvl) : 0, .cpu = getenv("ICLC_JIT_CPU")};
     cg_error e = cg_ok();
     jp->nparts = 1;
     if (!create_jits(jp, &jo, false, err, errlen)) goto fail;

@@ -1,0 +1,393 @@
+/* cg_fused_attn.c — JIT kernels of the fused causal attention ops (attention, attention_lse, attention_grad);
+ * the semantics are the interpreter's (ir/ir_fused.c interp_attention*), see docs/fusion.md.
+ *
+ * Dimension names: B batch, L tokens, H heads, hd head width; q, k, v, o, do are [B, L, H, hd] (row (b, t, h)
+ * at ((b L + t) H + h) hd, so consecutive tokens of one head are RS = H hd apart), lse is [B, L, H].
+ * W = the vector width in floats (16 with AVX-512, 8 with AVX2).
+ *
+ * Forward and lse: items (b, h, query block of QB = 16 queries). Vectors run along the block's queries
+ * (QV = QB / W vectors per key), so the online softmax is vertical arithmetic: per key block of KB keys,
+ *   S[k] = sum_d qt[d] * k[j0+k][d]         (qt = the query block transposed and pre-scaled, on the stack;
+ *                                            a QV x KB tile of accumulators, key values broadcast)
+ *   m' = max(m, max_k S[k]),  a = e^(m - m'),  P[k] = e^(S[k] - m'),  l = a l + sum_k P[k]
+ *   ot[d] = a ot[d] + sum_k P[k] * v[j0+k][d] (ot = the output block transposed, on the stack)
+ * Key blocks wholly at or below the block's first query need no mask; the rest (the diagonal) select -inf
+ * for keys after the query and read clamped key rows past L (masked, so never used).
+ *
+ * Backward: items (b, h), so dk and dv of a head belong to one item (no races, deterministic). Vectors run
+ * along keys: per key block of W keys (kt, vt transposed on the stack, dkt, dvt accumulated there), for
+ * query rows i >= j0 in tiles of R rows:
+ *   S, dP = q_i . kt, do_i . vt;  P = e^(c S - lse_i) (0 after the query);  dS = P (dP - D_i), D_i = do_i . o_i
+ *   dvt[d] += sum_r P_r do_r[d];  dkt[d] += sum_r dS_r q_r[d];  dq_r[d..] += c sum_k dS_r[k] k[j0+k][d..]
+ * (dq along hd in vectors of W, the rest of hd scalar). Only per-item scratch of a few hd x W blocks and
+ * one L-vector (D) lives on the stack; no L x L matrix anywhere. */
+#include "codegen/cg_fused_attn.h"
+#include "codegen/cg_fb.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+enum {
+    ATT_QB = 16, /* queries per forward item (a multiple of every vector width: the range is CPU-independent) */
+    ATT_R = 4,   /* query rows per backward tile */
+};
+
+typedef struct att {
+    fb f;
+    int W, QV, KB;     /* lanes, query vectors per key (QB / W), keys per forward key block */
+    LLVMTypeRef vt;    /* <W x float> */
+    LLVMTypeRef i32;
+    int64_t B, L, H, hd, RS;
+    float c;           /* softmax scale */
+} att;
+
+static const ir_shape *in_shape(const ir_graph *g, const ir_node *n, int i) { return &g->nodes[ir_in(g, n, i)].shape; }
+
+static att att_of(cg_val *v, const ir_graph *g, const ir_node *n) {
+    const ir_shape *q = in_shape(g, n, 0);
+    const cg_cpu *cpu = cg_jit_cpu(v->jit);
+    att a = {.f = {.v = v, .b = v->b, .f32 = LLVMFloatTypeInContext(cg_jit_context(v->jit))}};
+    a.W = cpu->vec_floats >= 16 ? 16 : cpu->vec_floats >= 8 ? 8 : 4;
+    a.QV = ATT_QB / a.W;
+    a.KB = a.QV == 1 && cpu->n_vec_regs >= 32 ? 8 : a.QV == 1 ? 6 : 4;
+    a.vt = cg_vec_type(v->jit, a.W);
+    a.i32 = LLVMInt32TypeInContext(cg_jit_context(v->jit));
+    a.B = q->dim[0], a.L = q->dim[1], a.H = q->dim[2], a.hd = q->dim[3], a.RS = a.H * a.hd;
+    a.c = (float)n->attr.value;
+    return a;
+}
+
+/* ---- vector helpers ---- */
+
+static LLVMValueRef vsplat(att *a, LLVMValueRef x) { return cg_splat(a->f.b, x, a->W); }
+static LLVMValueRef vconst(att *a, float x) { return vsplat(a, F(&a->f, x)); }
+static LLVMValueRef vninf(att *a) { return vconst(a, strtof("-inf", NULL)); } /* (math.h's names clash with cg_fb.h's) */
+/* W floats at p[i] (unaligned). */
+static LLVMValueRef vld(att *a, LLVMValueRef p, LLVMValueRef i) {
+    LLVMValueRef x = LLVMBuildLoad2(a->f.b, a->vt, cg_gep_f32(a->f.v->jit, a->f.b, p, i), "");
+    LLVMSetAlignment(x, 4);
+    return x;
+}
+static void vst(att *a, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
+    LLVMSetAlignment(LLVMBuildStore(a->f.b, x, cg_gep_f32(a->f.v->jit, a->f.b, p, i)), 4);
+}
+/* p[i] broadcast to every lane. */
+static LLVMValueRef vbc(att *a, LLVMValueRef p, LLVMValueRef i) { return vsplat(a, ld(&a->f, p, i)); }
+static LLVMValueRef vfma(att *a, LLVMValueRef x, LLVMValueRef y, LLVMValueRef z) {
+    LLVMValueRef args[3] = {x, y, z};
+    return cg_intrinsic(a->f.v->jit, a->f.b, a->f.v->m, "llvm.fma", &a->vt, 1, args, 3);
+}
+static LLVMValueRef vmax(att *a, LLVMValueRef x, LLVMValueRef y) {
+    LLVMValueRef args[2] = {x, y};
+    return cg_intrinsic(a->f.v->jit, a->f.b, a->f.v->m, "llvm.maxnum", &a->vt, 1, args, 2);
+}
+/* A vector variable on the stack (promoted to a register by mem2reg). */
+static LLVMValueRef vvar(att *a, const char *name) { return LLVMBuildAlloca(a->f.b, a->vt, name); }
+static LLVMValueRef vget(att *a, LLVMValueRef var) { return LLVMBuildLoad2(a->f.b, a->vt, var, ""); }
+static void vset(att *a, LLVMValueRef var, LLVMValueRef x) { LLVMBuildStore(a->f.b, x, var); }
+/* Lane mask lane >= lo (lo an i64 value, clamped into i32 range by the callers' shapes). */
+static LLVMValueRef lanes_from(att *a, LLVMValueRef lo, bool ge) {
+    LLVMValueRef iota[16];
+    for (int i = 0; i < a->W; i++) iota[i] = LLVMConstInt(a->i32, (unsigned long long)i, 0);
+    LLVMValueRef lov = cg_splat(a->f.b, LLVMBuildTrunc(a->f.b, lo, a->i32, ""), a->W);
+    return LLVMBuildICmp(a->f.b, ge ? LLVMIntSGE : LLVMIntSLE, LLVMConstVector(iota, (unsigned)a->W), lov, "");
+}
+static LLVMValueRef imin(fb *f, LLVMValueRef x, int64_t y) {
+    return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, x, I(f, y), ""), x, I(f, y), "");
+}
+static void loop_step(fb *f, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name) {
+    cg_loop_begin(f->v->jit, f->b, l, lo, hi, I(f, step), name);
+}
+
+/* ---- forward and lse ---- */
+
+typedef struct fwd {
+    LLVMValueRef qt, ot;                    /* hd x QB floats: query block (scaled) and output, transposed */
+    LLVMValueRef m[4], l[4];                /* running max and sum per query vector */
+    LLVMValueRef sacc[4 * 8];               /* score accumulators [v * KB + k] */
+    LLVMValueRef base, i0, k_in, v_in;      /* head base offset, first query, key and value pointers */
+} fwd;
+
+/* One key block at j0 (masked: the diagonal, keys may pass the queries or L). */
+static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv) {
+    fb *f = &a->f;
+    int QV = a->QV, KB = a->KB;
+    LLVMValueRef koff[8];
+    for (int k = 0; k < KB; k++) {
+        LLVMValueRef j = iadd(f, j0, I(f, k));
+        if (masked) j = imin(f, j, a->L - 1);
+        koff[k] = iadd(f, w->base, imul(f, j, I(f, a->RS)));
+    }
+    for (int i = 0; i < QV * KB; i++) vset(a, w->sacc[i], vconst(a, 0));
+    cg_loop dl;
+    loop_n(f, &dl, a->hd, "qk");
+    {
+        LLVMValueRef qv[4];
+        for (int v = 0; v < QV; v++) qv[v] = vld(a, w->qt, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W)));
+        for (int k = 0; k < KB; k++) {
+            LLVMValueRef kb = vbc(a, w->k_in, iadd(f, koff[k], dl.iv));
+            for (int v = 0; v < QV; v++) vset(a, w->sacc[v * KB + k], vfma(a, qv[v], kb, vget(a, w->sacc[v * KB + k])));
+        }
+    }
+    end(f, &dl);
+    LLVMValueRef p[4 * 8], alpha[4];
+    LLVMValueRef ninf = vninf(a);
+    for (int v = 0; v < QV; v++) {
+        LLVMValueRef m = vget(a, w->m[v]), mn = m;
+        for (int k = 0; k < KB; k++) {
+            LLVMValueRef s = vget(a, w->sacc[v * KB + k]);
+            if (masked) /* key j0 + k after query i0 + v W + lane: lane < j0 + k - i0 - v W */
+                s = LLVMBuildSelect(f->b, lanes_from(a, isub(f, iadd(f, j0, I(f, k - v * a->W)), w->i0), true), s, ninf, "");
+            p[v * KB + k] = s;
+            mn = vmax(a, mn, s);
+        }
+        alpha[v] = fexp(f, fsub(f, m, mn));
+        LLVMValueRef l = fmul(f, vget(a, w->l[v]), alpha[v]);
+        for (int k = 0; k < KB; k++) {
+            p[v * KB + k] = fexp(f, fsub(f, p[v * KB + k], mn));
+            l = fadd(f, l, p[v * KB + k]);
+        }
+        vset(a, w->l[v], l);
+        vset(a, w->m[v], mn);
+    }
+    if (!with_pv) return;
+    loop_n(f, &dl, a->hd, "pv");
+    {
+        LLVMValueRef o[4];
+        for (int v = 0; v < QV; v++)
+            o[v] = fmul(f, vld(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), alpha[v]);
+        for (int k = 0; k < KB; k++) {
+            LLVMValueRef vb = vbc(a, w->v_in, iadd(f, koff[k], dl.iv));
+            for (int v = 0; v < QV; v++) o[v] = vfma(a, p[v * KB + k], vb, o[v]);
+        }
+        for (int v = 0; v < QV; v++) vst(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W)), o[v]);
+    }
+    end(f, &dl);
+}
+
+/* attention (with_pv) or attention_lse: items (b, h, query block). */
+static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef out, const LLVMValueRef *in, bool with_pv) {
+    fb *f = &a->f;
+    int64_t NQ = (a->L + ATT_QB - 1) / ATT_QB, hd = a->hd;
+    fwd w = {.k_in = in[1], .v_in = with_pv ? in[2] : NULL};
+    w.qt = stack(f, hd * ATT_QB, "qt");
+    w.ot = with_pv ? stack(f, hd * ATT_QB, "ot") : NULL;
+    LLVMValueRef rowv = stack(f, ATT_QB, "row");
+    for (int v = 0; v < a->QV; v++) w.m[v] = vvar(a, "m"), w.l[v] = vvar(a, "l");
+    for (int i = 0; i < a->QV * a->KB; i++) w.sacc[i] = vvar(a, "s");
+    cg_loop it, rl, dl, kl;
+    loop(f, &it, begin, end_, "item");
+    LLVMValueRef qb = LLVMBuildURem(f->b, it.iv, I(f, NQ), ""), bh = LLVMBuildUDiv(f->b, it.iv, I(f, NQ), "");
+    LLVMValueRef h = LLVMBuildURem(f->b, bh, I(f, a->H), ""), b = LLVMBuildUDiv(f->b, bh, I(f, a->H), "");
+    w.i0 = imul(f, qb, I(f, ATT_QB));
+    w.base = imul(f, iadd(f, imul(f, b, I(f, a->L * a->H)), h), I(f, hd));
+    LLVMValueRef nvalid = imin(f, isub(f, I(f, a->L), w.i0), ATT_QB);
+    /* qt[d][r] = c q[i0 + r][d]; rows past L are 0 */
+    if (a->L % ATT_QB) zero(f, w.qt, I(f, 0), hd * ATT_QB);
+    loop(f, &rl, I(f, 0), nvalid, "qr");
+    LLVMValueRef qrow = iadd(f, w.base, imul(f, iadd(f, w.i0, rl.iv), I(f, a->RS)));
+    loop_n(f, &dl, hd, "qd");
+    st(f, w.qt, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), rl.iv), fmul(f, ld(f, in[0], iadd(f, qrow, dl.iv)), F(f, a->c)));
+    end(f, &dl);
+    end(f, &rl);
+    if (with_pv) zero(f, w.ot, I(f, 0), hd * ATT_QB);
+    for (int v = 0; v < a->QV; v++) vset(a, w.m[v], vninf(a)), vset(a, w.l[v], vconst(a, 0));
+    /* key blocks wholly at or before query i0: no mask; then the diagonal up to the last query */
+    LLVMValueRef nfull = LLVMBuildUDiv(f->b, iadd(f, w.i0, I(f, 1)), I(f, a->KB), "");
+    LLVMValueRef jfull = imul(f, nfull, I(f, a->KB));
+    loop_step(f, &kl, I(f, 0), jfull, a->KB, "kf");
+    fwd_block(a, &w, kl.iv, false, with_pv);
+    kl.no_unroll = 1;
+    end(f, &kl);
+    loop_step(f, &kl, jfull, iadd(f, w.i0, nvalid), a->KB, "kd");
+    fwd_block(a, &w, kl.iv, true, with_pv);
+    kl.no_unroll = 1;
+    end(f, &kl);
+    if (with_pv) { /* o = ot / l, transposed back */
+        LLVMValueRef inv[4];
+        for (int v = 0; v < a->QV; v++) inv[v] = LLVMBuildFDiv(f->b, vconst(a, 1), vget(a, w.l[v]), "");
+        loop_n(f, &dl, hd, "on");
+        for (int v = 0; v < a->QV; v++) {
+            LLVMValueRef i = iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W));
+            vst(a, w.ot, i, fmul(f, vld(a, w.ot, i), inv[v]));
+        }
+        end(f, &dl);
+        loop(f, &rl, I(f, 0), nvalid, "or");
+        qrow = iadd(f, w.base, imul(f, iadd(f, w.i0, rl.iv), I(f, a->RS)));
+        loop_n(f, &dl, hd, "od");
+        st(f, out, iadd(f, qrow, dl.iv), ld(f, w.ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), rl.iv)));
+        end(f, &dl);
+        end(f, &rl);
+    } else { /* lse = m + log l */
+        for (int v = 0; v < a->QV; v++)
+            vst(a, rowv, I(f, v * a->W), fadd(f, vget(a, w.m[v]), cg_math1(f->v, "log", vget(a, w.l[v]))));
+        loop(f, &rl, I(f, 0), nvalid, "lr");
+        LLVMValueRef li = iadd(f, imul(f, iadd(f, imul(f, b, I(f, a->L)), iadd(f, w.i0, rl.iv)), I(f, a->H)), h);
+        st(f, out, li, ld(f, rowv, rl.iv));
+        end(f, &rl);
+    }
+    it.no_unroll = 1;
+    end(f, &it);
+}
+
+/* ---- backward ---- */
+
+typedef struct bwd {
+    LLVMValueRef kt, vt, dkt, dvt, dsv, Dv; /* hd x W (kt, vt, dkt, dvt), R x W (c dS), L (D_i) */
+    LLVMValueRef s[ATT_R], dp[ATT_R];       /* accumulators */
+    LLVMValueRef q, k, lse, dO, dq;         /* input pointers, dq = out */
+    LLVMValueRef base, lbase, j0;           /* head base, lse base (b L H + h), first key */
+    LLVMValueRef koff[16];                  /* key rows (clamped to L - 1) */
+} bwd;
+
+/* Query rows i .. i + R - 1 against the key block. */
+static void bwd_tile(att *a, bwd *w, LLVMValueRef i, int R) {
+    fb *f = &a->f;
+    int64_t hd = a->hd, W = a->W;
+    LLVMValueRef row[ATT_R];
+    for (int r = 0; r < R; r++) {
+        row[r] = iadd(f, w->base, imul(f, iadd(f, i, I(f, r)), I(f, a->RS)));
+        vset(a, w->s[r], vconst(a, 0));
+        vset(a, w->dp[r], vconst(a, 0));
+    }
+    cg_loop dl;
+    loop_n(f, &dl, hd, "sd");
+    {
+        LLVMValueRef kv = vld(a, w->kt, imul(f, dl.iv, I(f, W))), vv = vld(a, w->vt, imul(f, dl.iv, I(f, W)));
+        for (int r = 0; r < R; r++) {
+            vset(a, w->s[r], vfma(a, vbc(a, w->q, iadd(f, row[r], dl.iv)), kv, vget(a, w->s[r])));
+            vset(a, w->dp[r], vfma(a, vbc(a, w->dO, iadd(f, row[r], dl.iv)), vv, vget(a, w->dp[r])));
+        }
+    }
+    end(f, &dl);
+    LLVMValueRef p[ATT_R], ds[ATT_R], zero_ = vconst(a, 0), cv = vconst(a, a->c);
+    for (int r = 0; r < R; r++) {
+        LLVMValueRef ir = iadd(f, i, I(f, r));
+        LLVMValueRef lse = vbc(a, w->lse, iadd(f, w->lbase, imul(f, ir, I(f, a->H))));
+        LLVMValueRef e = fexp(f, fsub(f, fmul(f, vget(a, w->s[r]), cv), lse));
+        p[r] = LLVMBuildSelect(f->b, lanes_from(a, isub(f, ir, w->j0), false), e, zero_, ""); /* key j0 + lane <= i */
+        ds[r] = fmul(f, p[r], fsub(f, vget(a, w->dp[r]), vbc(a, w->Dv, ir)));
+        vst(a, w->dsv, I(f, r * W), fmul(f, ds[r], cv));
+    }
+    loop_n(f, &dl, hd, "kv");
+    {
+        LLVMValueRef di = imul(f, dl.iv, I(f, W)), dv = vld(a, w->dvt, di), dk = vld(a, w->dkt, di);
+        for (int r = 0; r < R; r++) {
+            dv = vfma(a, p[r], vbc(a, w->dO, iadd(f, row[r], dl.iv)), dv);
+            dk = vfma(a, ds[r], vbc(a, w->q, iadd(f, row[r], dl.iv)), dk);
+        }
+        vst(a, w->dvt, di, dv);
+        vst(a, w->dkt, di, dk);
+    }
+    end(f, &dl);
+    /* dq rows along hd: vectors of W, then the scalar rest */
+    int64_t hdv = hd / W * W;
+    if (hdv) {
+        loop_step(f, &dl, I(f, 0), I(f, hdv), W, "qv");
+        LLVMValueRef acc[ATT_R];
+        for (int r = 0; r < R; r++) acc[r] = vld(a, w->dq, iadd(f, row[r], dl.iv));
+        for (int k = 0; k < W; k++) {
+            LLVMValueRef kv = vld(a, w->k, iadd(f, w->koff[k], dl.iv));
+            for (int r = 0; r < R; r++) acc[r] = vfma(a, vbc(a, w->dsv, I(f, r * W + k)), kv, acc[r]);
+        }
+        for (int r = 0; r < R; r++) vst(a, w->dq, iadd(f, row[r], dl.iv), acc[r]);
+        end(f, &dl);
+    }
+    if (hdv < hd) {
+        loop(f, &dl, I(f, hdv), I(f, hd), "qs");
+        for (int r = 0; r < R; r++) {
+            LLVMValueRef x = ld(f, w->dq, iadd(f, row[r], dl.iv));
+            for (int k = 0; k < W; k++) x = ffma(f, ld(f, w->dsv, I(f, r * W + k)), ld(f, w->k, iadd(f, w->koff[k], dl.iv)), x);
+            st(f, w->dq, iadd(f, row[r], dl.iv), x);
+        }
+        end(f, &dl);
+    }
+}
+
+/* attention_grad: items (b, h); out = [dq | dk | dv]. */
+static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef out, const LLVMValueRef *in) {
+    fb *f = &a->f;
+    int64_t hd = a->hd, W = a->W, L = a->L, N = a->B * L * a->RS;
+    bwd w = {.q = in[0], .k = in[1], .lse = in[4], .dO = in[5], .dq = out};
+    LLVMValueRef v_in = in[2], o_in = in[3];
+    w.kt = stack(f, hd * W, "kt"), w.vt = stack(f, hd * W, "vt");
+    w.dkt = stack(f, hd * W, "dkt"), w.dvt = stack(f, hd * W, "dvt");
+    w.dsv = stack(f, ATT_R * W, "ds"), w.Dv = stack(f, L, "D");
+    LLVMValueRef sv = stack(f, 1, "dot");
+    for (int r = 0; r < ATT_R; r++) w.s[r] = vvar(a, "s"), w.dp[r] = vvar(a, "dp");
+    cg_loop it, tl, dl, kl, rl;
+    loop(f, &it, begin, end_, "item");
+    LLVMValueRef h = LLVMBuildURem(f->b, it.iv, I(f, a->H), ""), b = LLVMBuildUDiv(f->b, it.iv, I(f, a->H), "");
+    w.lbase = iadd(f, imul(f, b, I(f, L * a->H)), h);
+    w.base = imul(f, w.lbase, I(f, hd));
+    /* dq = 0, D_t = do_t . o_t */
+    loop_n(f, &tl, L, "t");
+    LLVMValueRef row = iadd(f, w.base, imul(f, tl.iv, I(f, a->RS)));
+    zero(f, out, row, hd);
+    st(f, sv, I(f, 0), F(f, 0));
+    loop_n(f, &dl, hd, "D");
+    acc(f, sv, I(f, 0), fmul(f, ld(f, w.dO, iadd(f, row, dl.iv)), ld(f, o_in, iadd(f, row, dl.iv))));
+    end(f, &dl);
+    st(f, w.Dv, tl.iv, ld(f, sv, I(f, 0)));
+    end(f, &tl);
+    /* key blocks of W keys */
+    loop_step(f, &kl, I(f, 0), I(f, L), W, "kb");
+    w.j0 = kl.iv;
+    for (int k = 0; k < W; k++)
+        w.koff[k] = iadd(f, w.base, imul(f, imin(f, iadd(f, w.j0, I(f, k)), L - 1), I(f, a->RS)));
+    for (int k = 0; k < W; k++) {
+        loop_n(f, &dl, hd, "tr");
+        st(f, w.kt, iadd(f, imul(f, dl.iv, I(f, W)), I(f, k)), ld(f, w.k, iadd(f, w.koff[k], dl.iv)));
+        st(f, w.vt, iadd(f, imul(f, dl.iv, I(f, W)), I(f, k)), ld(f, v_in, iadd(f, w.koff[k], dl.iv)));
+        end(f, &dl);
+    }
+    zero(f, w.dkt, I(f, 0), hd * W);
+    zero(f, w.dvt, I(f, 0), hd * W);
+    /* query rows j0 .. L - 1: tiles of R, then single rows */
+    LLVMValueRef ntile = LLVMBuildUDiv(f->b, isub(f, I(f, L), w.j0), I(f, ATT_R), "");
+    LLVMValueRef iend = iadd(f, w.j0, imul(f, ntile, I(f, ATT_R)));
+    loop_step(f, &rl, w.j0, iend, ATT_R, "rt");
+    bwd_tile(a, &w, rl.iv, ATT_R);
+    rl.no_unroll = 1;
+    end(f, &rl);
+    loop(f, &rl, iend, I(f, L), "r1");
+    bwd_tile(a, &w, rl.iv, 1);
+    rl.no_unroll = 1;
+    end(f, &rl);
+    /* dk = c dkt, dv = dvt (transposed back) for the keys < L */
+    LLVMValueRef nk = imin(f, isub(f, I(f, L), w.j0), W);
+    cg_loop k2;
+    loop(f, &k2, I(f, 0), nk, "ks");
+    LLVMValueRef krow = iadd(f, w.base, imul(f, iadd(f, w.j0, k2.iv), I(f, a->RS)));
+    loop_n(f, &dl, hd, "kd");
+    {
+        LLVMValueRef ti = iadd(f, imul(f, dl.iv, I(f, W)), k2.iv), oi = iadd(f, krow, dl.iv);
+        st(f, out, iadd(f, I(f, N), oi), fmul(f, ld(f, w.dkt, ti), F(f, a->c)));
+        st(f, out, iadd(f, I(f, 2 * N), oi), ld(f, w.dvt, ti));
+    }
+    end(f, &dl);
+    end(f, &k2);
+    kl.no_unroll = 1;
+    end(f, &kl);
+    it.no_unroll = 1;
+    end(f, &it);
+}
+
+/* ---- interface ---- */
+
+bool cg_attn_has_kernel(ir_op op) { return op == OP_attention || op == OP_attention_lse || op == OP_attention_grad; }
+
+void cg_attn_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work) {
+    const ir_shape *q = in_shape(g, n, 0);
+    int64_t B = q->dim[0], L = q->dim[1], H = q->dim[2], hd = q->dim[3];
+    int64_t pairs = B * H * (L * (L + 1) / 2 + L * ATT_QB / 2) * (hd ? hd : 1); /* (query, key) pairs x hd */
+    if (n->op == OP_attention_grad) *range = B * H, *work = pairs * 10;
+    else *range = B * H * ((L + ATT_QB - 1) / ATT_QB), *work = pairs * (n->op == OP_attention ? 4 : 2);
+}
+
+void cg_attn_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef out,
+                  const LLVMValueRef *in) {
+    att a = att_of(v, g, n);
+    if (n->op == OP_attention_grad) emit_bwd(&a, begin, end_, out, in);
+    else emit_fwd(&a, begin, end_, out, in, n->op == OP_attention);
+}
