@@ -77,9 +77,9 @@ static LLVMValueRef vfma(att *a, LLVMValueRef x, LLVMValueRef y, LLVMValueRef z)
     LLVMValueRef args[3] = {x, y, z};
     return cg_intrinsic(a->f.v->jit, a->f.b, a->f.v->m, "llvm.fma", &a->vt, 1, args, 3);
 }
+/* max(x, y) as one compare and select (no NaN reordering: scores are never NaN for finite inputs) */
 static LLVMValueRef vmax(att *a, LLVMValueRef x, LLVMValueRef y) {
-    LLVMValueRef args[2] = {x, y};
-    return cg_intrinsic(a->f.v->jit, a->f.b, a->f.v->m, "llvm.maxnum", &a->vt, 1, args, 2);
+    return LLVMBuildSelect(a->f.b, LLVMBuildFCmp(a->f.b, LLVMRealOGT, x, y, ""), x, y, "");
 }
 /* A vector variable on the stack (promoted to a register by mem2reg). */
 static LLVMValueRef vvar(att *a, const char *name) { return LLVMBuildAlloca(a->f.b, a->vt, name); }
@@ -104,7 +104,7 @@ static void loop_step(fb *f, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, int64
 typedef struct fwd {
     LLVMValueRef qt, ot;                    /* hd x QB floats: query block (scaled) and output, transposed */
     LLVMValueRef m[4], l[4];                /* running max and sum per query vector */
-    LLVMValueRef sacc[4 * 8];               /* score accumulators [v * KB + k] */
+    LLVMValueRef sacc[4 * 16];               /* score accumulators [v * KB + k] */
     LLVMValueRef base, i0, k_in, v_in;      /* head base offset, first query, key and value pointers */
 } fwd;
 
@@ -112,7 +112,7 @@ typedef struct fwd {
 static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv) {
     fb *f = &a->f;
     int QV = a->QV, KB = a->KB;
-    LLVMValueRef koff[8];
+    LLVMValueRef koff[16];
     for (int k = 0; k < KB; k++) {
         LLVMValueRef j = iadd(f, j0, I(f, k));
         if (masked) j = imin(f, j, a->L - 1);
@@ -130,7 +130,7 @@ static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv
         }
     }
     end(f, &dl);
-    LLVMValueRef p[4 * 8], alpha[4];
+    LLVMValueRef p[4 * 16], alpha[4];
     LLVMValueRef ninf = vninf(a);
     for (int v = 0; v < QV; v++) {
         LLVMValueRef m = vget(a, w->m[v]), mn = m;
@@ -153,14 +153,19 @@ static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv
     if (!with_pv) return;
     loop_n(f, &dl, a->hd, "pv");
     {
-        LLVMValueRef o[4];
-        for (int v = 0; v < QV; v++)
-            o[v] = fmul(f, vld(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), alpha[v]);
+        /* two chains per query vector (even and odd keys): half the FMA latency per d */
+        LLVMValueRef o[4][2];
+        for (int v = 0; v < QV; v++) {
+            o[v][0] = fmul(f, vld(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), alpha[v]);
+            o[v][1] = NULL;
+        }
         for (int k = 0; k < KB; k++) {
             LLVMValueRef vb = vbc(a, w->v_in, iadd(f, koff[k], dl.iv));
-            for (int v = 0; v < QV; v++) o[v] = vfma(a, p[v * KB + k], vb, o[v]);
+            for (int v = 0; v < QV; v++)
+                o[v][k & 1] = o[v][k & 1] ? vfma(a, p[v * KB + k], vb, o[v][k & 1]) : fmul(f, p[v * KB + k], vb);
         }
-        for (int v = 0; v < QV; v++) vst(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W)), o[v]);
+        for (int v = 0; v < QV; v++)
+            vst(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W)), o[v][1] ? fadd(f, o[v][0], o[v][1]) : o[v][0]);
     }
     end(f, &dl);
 }
