@@ -81,6 +81,29 @@ static LLVMValueRef vfma(att *a, LLVMValueRef x, LLVMValueRef y, LLVMValueRef z)
 static LLVMValueRef vmax(att *a, LLVMValueRef x, LLVMValueRef y) {
     return LLVMBuildSelect(a->f.b, LLVMBuildFCmp(a->f.b, LLVMRealOGT, x, y, ""), x, y, "");
 }
+/* e^x for x <= 0 (or -inf) as softmax needs it: x clamped at -80 (e^-80 ~ 2e-35 stands for anything
+ * smaller, -inf included: negligible next to a row sum >= 1 or to probabilities <= 1), n = round(x / ln2),
+ * r = x - n ln2 in two parts, e^r by its Taylor polynomial to r^7 (|r| <= ln2 / 2: truncation error
+ * 5e-9 relative, below the float rounding), and 2^n added to the exponent bits (n >= -116: no denormals). ~16 vector ops, against
+ * ~25 for cg_math's exp, which also handles overflow, denormal results and NaN. */
+static LLVMValueRef vexp_neg(att *a, LLVMValueRef x) {
+    fb *f = &a->f;
+    LLVMTypeRef it = LLVMVectorType(a->i32, (unsigned)a->W);
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer kept in the low bits */
+    x = vmax(a, x, vconst(a, -80.0f));
+    LLVMValueRef t = vfma(a, x, vconst(a, 1.44269504088896341f), vconst(a, magic));
+    LLVMValueRef n = fsub(f, t, vconst(a, magic));
+    LLVMValueRef r = vfma(a, n, vconst(a, -0.693145751953125f), x); /* ln2 = 0.693145751953125 + 1.42860682e-6 */
+    r = vfma(a, n, vconst(a, -1.42860682030941723e-6f), r);
+    static const float c[6] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 1.0f / 2};
+    LLVMValueRef poly = vconst(a, c[0]);
+    for (int i = 1; i < 6; i++) poly = vfma(a, poly, r, vconst(a, c[i]));
+    LLVMValueRef p = fadd(f, vfma(a, fmul(f, r, r), poly, r), vconst(a, 1.0f));
+    LLVMValueRef mbits = LLVMBuildBitCast(f->b, vconst(a, magic), it, "");
+    LLVMValueRef ni = LLVMBuildSub(f->b, LLVMBuildBitCast(f->b, t, it, ""), mbits, "");
+    LLVMValueRef sh = LLVMBuildShl(f->b, ni, cg_splat(f->b, LLVMConstInt(a->i32, 23, 0), a->W), "");
+    return LLVMBuildBitCast(f->b, LLVMBuildAdd(f->b, LLVMBuildBitCast(f->b, p, it, ""), sh, ""), a->vt, "");
+}
 /* A vector variable on the stack (promoted to a register by mem2reg). */
 static LLVMValueRef vvar(att *a, const char *name) { return LLVMBuildAlloca(a->f.b, a->vt, name); }
 static LLVMValueRef vget(att *a, LLVMValueRef var) { return LLVMBuildLoad2(a->f.b, a->vt, var, ""); }
@@ -141,10 +164,10 @@ static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv
             p[v * KB + k] = s;
             mn = vmax(a, mn, s);
         }
-        alpha[v] = fexp(f, fsub(f, m, mn));
+        alpha[v] = vexp_neg(a, fsub(f, m, mn));
         LLVMValueRef l = fmul(f, vget(a, w->l[v]), alpha[v]);
         for (int k = 0; k < KB; k++) {
-            p[v * KB + k] = fexp(f, fsub(f, p[v * KB + k], mn));
+            p[v * KB + k] = vexp_neg(a, fsub(f, p[v * KB + k], mn));
             l = fadd(f, l, p[v * KB + k]);
         }
         vset(a, w->l[v], l);
@@ -269,7 +292,7 @@ static void bwd_tile(att *a, bwd *w, LLVMValueRef i, int R) {
     for (int r = 0; r < R; r++) {
         LLVMValueRef ir = iadd(f, i, I(f, r));
         LLVMValueRef lse = vbc(a, w->lse, iadd(f, w->lbase, imul(f, ir, I(f, a->H))));
-        LLVMValueRef e = fexp(f, fsub(f, fmul(f, vget(a, w->s[r]), cv), lse));
+        LLVMValueRef e = vexp_neg(a, fsub(f, fmul(f, vget(a, w->s[r]), cv), lse)); /* <= 0 up to rounding */
         p[r] = LLVMBuildSelect(f->b, lanes_from(a, isub(f, ir, w->j0), false), e, zero_, ""); /* key j0 + lane <= i */
         ds[r] = fmul(f, p[r], fsub(f, vget(a, w->dp[r]), vbc(a, w->Dv, ir)));
         vst(a, w->dsv, I(f, r * W), fmul(f, ds[r], cv));
