@@ -29,12 +29,13 @@
 
 enum {
     ATT_QB = 16, /* queries per forward item (a multiple of every vector width: the range is CPU-independent) */
-    ATT_R = 4,   /* query rows per backward tile */
+    ATT_RMAX = 8, /* most query rows per backward tile */
 };
 
 typedef struct att {
     fb f;
     int W, QV, KB;     /* lanes, query vectors per key (QB / W), keys per forward key block */
+    int R;             /* query rows per backward tile */
     LLVMTypeRef vt;    /* <W x float> */
     LLVMTypeRef i32;
     int64_t B, L, H, hd, RS;
@@ -50,6 +51,7 @@ static att att_of(cg_val *v, const ir_graph *g, const ir_node *n) {
     a.W = cpu->vec_floats >= 16 ? 16 : cpu->vec_floats >= 8 ? 8 : 4;
     a.QV = ATT_QB / a.W;
     a.KB = a.QV == 1 && cpu->n_vec_regs >= 32 ? 8 : a.QV == 1 ? 6 : 4;
+    a.R = 4; /* 6 and 8 measured no faster on AVX-512 */
     a.vt = cg_vec_type(v->jit, a.W);
     a.i32 = LLVMInt32TypeInContext(cg_jit_context(v->jit));
     a.B = q->dim[0], a.L = q->dim[1], a.H = q->dim[2], a.hd = q->dim[3], a.RS = a.H * a.hd;
@@ -153,14 +155,16 @@ static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv
         }
     }
     end(f, &dl);
-    LLVMValueRef p[4 * 16], alpha[4];
-    LLVMValueRef ninf = vninf(a);
+    LLVMValueRef p[4 * 16], keep[4 * 16], alpha[4];
+    LLVMValueRef ninf = vninf(a), zero_ = vconst(a, 0);
     for (int v = 0; v < QV; v++) {
         LLVMValueRef m = vget(a, w->m[v]), mn = m;
         for (int k = 0; k < KB; k++) {
             LLVMValueRef s = vget(a, w->sacc[v * KB + k]);
-            if (masked) /* key j0 + k after query i0 + v W + lane: lane < j0 + k - i0 - v W */
-                s = LLVMBuildSelect(f->b, lanes_from(a, isub(f, iadd(f, j0, I(f, k - v * a->W)), w->i0), true), s, ninf, "");
+            if (masked) { /* key j0 + k after query i0 + v W + lane: lane < j0 + k - i0 - v W */
+                keep[v * KB + k] = lanes_from(a, isub(f, iadd(f, j0, I(f, k - v * a->W)), w->i0), true);
+                s = LLVMBuildSelect(f->b, keep[v * KB + k], s, ninf, "");
+            }
             p[v * KB + k] = s;
             mn = vmax(a, mn, s);
         }
@@ -168,6 +172,8 @@ static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv
         LLVMValueRef l = fmul(f, vget(a, w->l[v]), alpha[v]);
         for (int k = 0; k < KB; k++) {
             p[v * KB + k] = vexp_neg(a, fsub(f, p[v * KB + k], mn));
+            if (masked) /* exactly 0 (not e^-80: its products with v would be denormal, and slow) */
+                p[v * KB + k] = LLVMBuildSelect(f->b, keep[v * KB + k], p[v * KB + k], zero_, "");
             l = fadd(f, l, p[v * KB + k]);
         }
         vset(a, w->l[v], l);
@@ -262,7 +268,7 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
 
 typedef struct bwd {
     LLVMValueRef kt, vt, dkt, dvt, dsv, Dv; /* hd x W (kt, vt, dkt, dvt), R x W (c dS), L (D_i) */
-    LLVMValueRef s[ATT_R], dp[ATT_R];       /* accumulators */
+    LLVMValueRef s[ATT_RMAX], dp[ATT_RMAX];       /* accumulators */
     LLVMValueRef q, k, lse, dO, dq;         /* input pointers, dq = out */
     LLVMValueRef base, lbase, j0;           /* head base, lse base (b L H + h), first key */
     LLVMValueRef koff[16];                  /* key rows (clamped to L - 1) */
@@ -272,7 +278,7 @@ typedef struct bwd {
 static void bwd_tile(att *a, bwd *w, LLVMValueRef i, int R) {
     fb *f = &a->f;
     int64_t hd = a->hd, W = a->W;
-    LLVMValueRef row[ATT_R];
+    LLVMValueRef row[ATT_RMAX];
     for (int r = 0; r < R; r++) {
         row[r] = iadd(f, w->base, imul(f, iadd(f, i, I(f, r)), I(f, a->RS)));
         vset(a, w->s[r], vconst(a, 0));
@@ -288,7 +294,7 @@ static void bwd_tile(att *a, bwd *w, LLVMValueRef i, int R) {
         }
     }
     end(f, &dl);
-    LLVMValueRef p[ATT_R], ds[ATT_R], zero_ = vconst(a, 0), cv = vconst(a, a->c);
+    LLVMValueRef p[ATT_RMAX], ds[ATT_RMAX], zero_ = vconst(a, 0), cv = vconst(a, a->c);
     for (int r = 0; r < R; r++) {
         LLVMValueRef ir = iadd(f, i, I(f, r));
         LLVMValueRef lse = vbc(a, w->lse, iadd(f, w->lbase, imul(f, ir, I(f, a->H))));
@@ -312,13 +318,16 @@ static void bwd_tile(att *a, bwd *w, LLVMValueRef i, int R) {
     int64_t hdv = hd / W * W;
     if (hdv) {
         loop_step(f, &dl, I(f, 0), I(f, hdv), W, "qv");
-        LLVMValueRef acc[ATT_R];
-        for (int r = 0; r < R; r++) acc[r] = vld(a, w->dq, iadd(f, row[r], dl.iv));
+        LLVMValueRef acc[ATT_RMAX][2]; /* two chains per row (even and odd keys) */
+        for (int r = 0; r < R; r++) acc[r][0] = vld(a, w->dq, iadd(f, row[r], dl.iv)), acc[r][1] = NULL;
         for (int k = 0; k < W; k++) {
             LLVMValueRef kv = vld(a, w->k, iadd(f, w->koff[k], dl.iv));
-            for (int r = 0; r < R; r++) acc[r] = vfma(a, vbc(a, w->dsv, I(f, r * W + k)), kv, acc[r]);
+            for (int r = 0; r < R; r++) {
+                LLVMValueRef d = vbc(a, w->dsv, I(f, r * W + k));
+                acc[r][k & 1] = acc[r][k & 1] ? vfma(a, d, kv, acc[r][k & 1]) : fmul(f, d, kv);
+            }
         }
-        for (int r = 0; r < R; r++) vst(a, w->dq, iadd(f, row[r], dl.iv), acc[r]);
+        for (int r = 0; r < R; r++) vst(a, w->dq, iadd(f, row[r], dl.iv), fadd(f, acc[r][0], acc[r][1]));
         end(f, &dl);
     }
     if (hdv < hd) {
@@ -340,9 +349,9 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     LLVMValueRef v_in = in[2], o_in = in[3];
     w.kt = stack(f, hd * W, "kt"), w.vt = stack(f, hd * W, "vt");
     w.dkt = stack(f, hd * W, "dkt"), w.dvt = stack(f, hd * W, "dvt");
-    w.dsv = stack(f, ATT_R * W, "ds"), w.Dv = stack(f, L, "D");
+    w.dsv = stack(f, ATT_RMAX * W, "ds"), w.Dv = stack(f, L, "D");
     LLVMValueRef sv = stack(f, 1, "dot");
-    for (int r = 0; r < ATT_R; r++) w.s[r] = vvar(a, "s"), w.dp[r] = vvar(a, "dp");
+    for (int r = 0; r < a->R; r++) w.s[r] = vvar(a, "s"), w.dp[r] = vvar(a, "dp");
     cg_loop it, tl, dl, kl, rl;
     loop(f, &it, begin, end_, "item");
     LLVMValueRef h = LLVMBuildURem(f->b, it.iv, I(f, a->H), ""), b = LLVMBuildUDiv(f->b, it.iv, I(f, a->H), "");
@@ -372,10 +381,10 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     zero(f, w.dkt, I(f, 0), hd * W);
     zero(f, w.dvt, I(f, 0), hd * W);
     /* query rows j0 .. L - 1: tiles of R, then single rows */
-    LLVMValueRef ntile = LLVMBuildUDiv(f->b, isub(f, I(f, L), w.j0), I(f, ATT_R), "");
-    LLVMValueRef iend = iadd(f, w.j0, imul(f, ntile, I(f, ATT_R)));
-    loop_step(f, &rl, w.j0, iend, ATT_R, "rt");
-    bwd_tile(a, &w, rl.iv, ATT_R);
+    LLVMValueRef ntile = LLVMBuildUDiv(f->b, isub(f, I(f, L), w.j0), I(f, a->R), "");
+    LLVMValueRef iend = iadd(f, w.j0, imul(f, ntile, I(f, a->R)));
+    loop_step(f, &rl, w.j0, iend, a->R, "rt");
+    bwd_tile(a, &w, rl.iv, a->R);
     rl.no_unroll = 1;
     end(f, &rl);
     loop(f, &rl, iend, I(f, L), "r1");
