@@ -216,10 +216,13 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     w.i0 = imul(f, qb, I(f, ATT_QB));
     w.base = imul(f, iadd(f, imul(f, b, I(f, a->L * a->H)), h), I(f, hd));
     LLVMValueRef nvalid = imin(f, isub(f, I(f, a->L), w.i0), ATT_QB);
-    /* qt[d][r] = c q[i0 + r][d]; rows past L are 0 */
-    if (a->L % ATT_QB) zero(f, w.qt, I(f, 0), hd * ATT_QB);
-    loop(f, &rl, I(f, 0), nvalid, "qr");
-    LLVMValueRef qrow = iadd(f, w.base, imul(f, iadd(f, w.i0, rl.iv), I(f, a->RS)));
+    /* query rows i0 + r clamped to L - 1 (rows past L compute copies of row L - 1, never stored) */
+    LLVMValueRef qoff[ATT_QB];
+    for (int r = 0; r < ATT_QB; r++) qoff[r] = iadd(f, w.base, imul(f, imin(f, iadd(f, w.i0, I(f, r)), a->L - 1), I(f, a->RS)));
+    /* qt[d][r] = c q[i0 + r][d] (LLVM vectorises this loop with gathers: faster here than building the
+     * vectors from scalar loads per d) */
+    loop_n(f, &rl, ATT_QB, "qr");
+    LLVMValueRef qrow = iadd(f, w.base, imul(f, imin(f, iadd(f, w.i0, rl.iv), a->L - 1), I(f, a->RS)));
     loop_n(f, &dl, hd, "qd");
     st(f, w.qt, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), rl.iv), fmul(f, ld(f, in[0], iadd(f, qrow, dl.iv)), F(f, a->c)));
     end(f, &dl);
@@ -240,18 +243,16 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     if (with_pv) { /* o = ot / l, transposed back */
         LLVMValueRef inv[4];
         for (int v = 0; v < a->QV; v++) inv[v] = LLVMBuildFDiv(f->b, vconst(a, 1), vget(a, w.l[v]), "");
+        /* per d: each query vector scaled, its lanes stored to the rows; the clamped rows past L first (from
+         * the last lane down), so row L - 1 ends with its own value */
         loop_n(f, &dl, hd, "on");
-        for (int v = 0; v < a->QV; v++) {
-            LLVMValueRef i = iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W));
-            vst(a, w.ot, i, fmul(f, vld(a, w.ot, i), inv[v]));
+        for (int v = a->QV - 1; v >= 0; v--) {
+            LLVMValueRef x = fmul(f, vld(a, w.ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), inv[v]);
+            for (int r = a->W - 1; r >= 0; r--)
+                st(f, out, iadd(f, qoff[v * a->W + r], dl.iv), LLVMBuildExtractElement(f->b, x, LLVMConstInt(a->i32, (unsigned long long)r, 0), ""));
         }
+        dl.no_unroll = 1;
         end(f, &dl);
-        loop(f, &rl, I(f, 0), nvalid, "or");
-        qrow = iadd(f, w.base, imul(f, iadd(f, w.i0, rl.iv), I(f, a->RS)));
-        loop_n(f, &dl, hd, "od");
-        st(f, out, iadd(f, qrow, dl.iv), ld(f, w.ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), rl.iv)));
-        end(f, &dl);
-        end(f, &rl);
     } else { /* lse = m + log l */
         for (int v = 0; v < a->QV; v++)
             vst(a, rowv, I(f, v * a->W), fadd(f, vget(a, w.m[v]), cg_math1(f->v, "log", vget(a, w.l[v]))));
@@ -372,12 +373,19 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     w.j0 = kl.iv;
     for (int k = 0; k < W; k++)
         w.koff[k] = iadd(f, w.base, imul(f, imin(f, iadd(f, w.j0, I(f, k)), L - 1), I(f, a->RS)));
-    for (int k = 0; k < W; k++) {
-        loop_n(f, &dl, hd, "tr");
-        st(f, w.kt, iadd(f, imul(f, dl.iv, I(f, W)), I(f, k)), ld(f, w.k, iadd(f, w.koff[k], dl.iv)));
-        st(f, w.vt, iadd(f, imul(f, dl.iv, I(f, W)), I(f, k)), ld(f, v_in, iadd(f, w.koff[k], dl.iv)));
-        end(f, &dl);
+    loop_n(f, &dl, hd, "tr"); /* kt[d][k] = k[j0 + k][d]: W scalar loads into one vector */
+    {
+        LLVMValueRef kv = LLVMGetPoison(a->vt), vv = kv;
+        for (int k = 0; k < W; k++) {
+            LLVMValueRef lane = LLVMConstInt(a->i32, (unsigned long long)k, 0);
+            kv = LLVMBuildInsertElement(f->b, kv, ld(f, w.k, iadd(f, w.koff[k], dl.iv)), lane, "");
+            vv = LLVMBuildInsertElement(f->b, vv, ld(f, v_in, iadd(f, w.koff[k], dl.iv)), lane, "");
+        }
+        vst(a, w.kt, imul(f, dl.iv, I(f, W)), kv);
+        vst(a, w.vt, imul(f, dl.iv, I(f, W)), vv);
     }
+    dl.no_unroll = 1;
+    end(f, &dl);
     zero(f, w.dkt, I(f, 0), hd * W);
     zero(f, w.dvt, I(f, 0), hd * W);
     /* query rows j0 .. L - 1: tiles of R, then single rows */
@@ -391,19 +399,19 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     bwd_tile(a, &w, rl.iv, 1);
     rl.no_unroll = 1;
     end(f, &rl);
-    /* dk = c dkt, dv = dvt (transposed back) for the keys < L */
-    LLVMValueRef nk = imin(f, isub(f, I(f, L), w.j0), W);
-    cg_loop k2;
-    loop(f, &k2, I(f, 0), nk, "ks");
-    LLVMValueRef krow = iadd(f, w.base, imul(f, iadd(f, w.j0, k2.iv), I(f, a->RS)));
+    /* dk = c dkt, dv = dvt (transposed back): per d, the lanes to the key rows, the clamped keys past L first
+     * (from the last lane down), so row L - 1 ends with its own value */
     loop_n(f, &dl, hd, "kd");
     {
-        LLVMValueRef ti = iadd(f, imul(f, dl.iv, I(f, W)), k2.iv), oi = iadd(f, krow, dl.iv);
-        st(f, out, iadd(f, I(f, N), oi), fmul(f, ld(f, w.dkt, ti), F(f, a->c)));
-        st(f, out, iadd(f, I(f, 2 * N), oi), ld(f, w.dvt, ti));
+        LLVMValueRef dk = fmul(f, vld(a, w.dkt, imul(f, dl.iv, I(f, W))), vconst(a, a->c)), dv = vld(a, w.dvt, imul(f, dl.iv, I(f, W)));
+        for (int k = (int)W - 1; k >= 0; k--) {
+            LLVMValueRef lane = LLVMConstInt(a->i32, (unsigned long long)k, 0), oi = iadd(f, w.koff[k], dl.iv);
+            st(f, out, iadd(f, I(f, N), oi), LLVMBuildExtractElement(f->b, dk, lane, ""));
+            st(f, out, iadd(f, I(f, 2 * N), oi), LLVMBuildExtractElement(f->b, dv, lane, ""));
+        }
     }
+    dl.no_unroll = 1;
     end(f, &dl);
-    end(f, &k2);
     kl.no_unroll = 1;
     end(f, &kl);
     it.no_unroll = 1;
