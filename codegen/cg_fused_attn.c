@@ -12,15 +12,20 @@
  *   m' = max(m, max_k S[k]),  a = e^(m - m'),  P[k] = e^(S[k] - m'),  l = a l + sum_k P[k]
  *   ot[d] = a ot[d] + sum_k P[k] * v[j0+k][d] (ot = the output block transposed, on the stack)
  * Key blocks wholly at or below the block's first query need no mask; the rest (the diagonal) select -inf
- * for keys after the query and read clamped key rows past L (masked, so never used).
+ * for keys after the query (their probabilities exactly 0) and read clamped key rows past L (masked, so
+ * never used). Query rows past L read row L - 1; their copies are stored before row L - 1's own values.
+ * The softmax's exp is vexp_neg (below), not cg_math's general one: it is half the lse kernel's time.
  *
  * Backward: items (b, h), so dk and dv of a head belong to one item (no races, deterministic). Vectors run
  * along keys: per key block of W keys (kt, vt transposed on the stack, dkt, dvt accumulated there), for
  * query rows i >= j0 in tiles of R rows:
  *   S, dP = q_i . kt, do_i . vt;  P = e^(c S - lse_i) (0 after the query);  dS = P (dP - D_i), D_i = do_i . o_i
  *   dvt[d] += sum_r P_r do_r[d];  dkt[d] += sum_r dS_r q_r[d];  dq_r[d..] += c sum_k dS_r[k] k[j0+k][d..]
- * (dq along hd in vectors of W, the rest of hd scalar). Only per-item scratch of a few hd x W blocks and
- * one L-vector (D) lives on the stack; no L x L matrix anywhere. */
+ * (dq along hd in vectors of W, the rest of hd scalar). kt, vt are built per d from W scalar loads and dk,
+ * dv stored per d lane by lane (LLVM's gathers/scatters for these loops were slow, and slow to compile at
+ * hd = W). Only per-item scratch of a few hd x W blocks and one L-vector (D) lives on the stack; no L x L
+ * matrix anywhere. Measured and dropped: 6 or 8 rows per tile, 32-key blocks (2 key vectors) on AVX-512:
+ * no faster. */
 #include "codegen/cg_fused_attn.h"
 #include "codegen/cg_fb.h"
 
