@@ -67,4 +67,151 @@ static inline void copy(fb *f, LLVMValueRef dst, LLVMValueRef doff, LLVMValueRef
     end(f, &l);
 }
 
+/* ---- w-lane values: <w x float>, or float when w == 1 (one emitter serves a vector body and its scalar tail) ---- */
+
+static inline LLVMTypeRef vty(fb *f, int w) { return w == 1 ? f->f32 : LLVMVectorType(f->f32, (unsigned)w); }
+static inline LLVMValueRef vsplat(fb *f, LLVMValueRef x, int w) { return w == 1 ? x : cg_splat(f->b, x, w); }
+static inline LLVMValueRef vconst(fb *f, float x, int w) { return vsplat(f, F(f, x), w); }
+/* p[i .. i + w) (unaligned). */
+static inline LLVMValueRef vld(fb *f, int w, LLVMValueRef p, LLVMValueRef i) {
+    LLVMValueRef x = LLVMBuildLoad2(f->b, vty(f, w), cg_gep_f32(f->v->jit, f->b, p, i), "");
+    LLVMSetAlignment(x, 4);
+    return x;
+}
+static inline void vst(fb *f, int w, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) { /* w: as vld (x has it) */
+    (void)w;
+    LLVMSetAlignment(LLVMBuildStore(f->b, x, cg_gep_f32(f->v->jit, f->b, p, i)), 4);
+}
+/* Lane l = p[i + l * stride]. */
+static inline LLVMValueRef vgather(fb *f, int w, LLVMValueRef p, LLVMValueRef i, int64_t stride) {
+    if (w == 1) return ld(f, p, i);
+    LLVMValueRef x = LLVMGetPoison(vty(f, w));
+    for (int l = 0; l < w; l++)
+        x = LLVMBuildInsertElement(f->b, x, ld(f, p, iadd(f, i, I(f, l * stride))), I(f, l), "");
+    return x;
+}
+/* p[i + l * stride] = lane l. */
+static inline void vscatter(fb *f, int w, LLVMValueRef p, LLVMValueRef i, int64_t stride, LLVMValueRef x) {
+    if (w == 1) {
+        st(f, p, i, x);
+        return;
+    }
+    for (int l = 0; l < w; l++) st(f, p, iadd(f, i, I(f, l * stride)), LLVMBuildExtractElement(f->b, x, I(f, l), ""));
+}
+/* The sum of the lanes (in any order). */
+static inline LLVMValueRef vhsum(fb *f, int w, LLVMValueRef x) {
+    if (w == 1) return x;
+    LLVMTypeRef vt = vty(f, w);
+    LLVMValueRef args[2] = {LLVMConstReal(f->f32, -0.0), x};
+    LLVMValueRef s = cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.vector.reduce.fadd", &vt, 1, args, 2);
+    LLVMSetFastMathFlags(s, LLVMFastMathAllowReassoc);
+    return s;
+}
+static inline LLVMValueRef vfma(fb *f, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[3] = {a, b, c};
+    LLVMTypeRef t = LLVMTypeOf(a);
+    return cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.fma", &t, 1, args, 3);
+}
+
+/* p[i + k] += sum of the lanes of x[k], k < n, for n w-lane values (w a power of two): a transposing
+ * butterfly (pairs of values exchange halves and add) leaves lane j of result q holding the sum of x[q w + j],
+ * about one shuffle pair and add per value instead of a log2(w)-step reduction each. x is overwritten. */
+static inline void vhsum_acc_n(fb *f, int w, LLVMValueRef *x, int64_t n, LLVMValueRef p, LLVMValueRef i) {
+    if (w == 1) {
+        for (int64_t k = 0; k < n; k++) {
+            LLVMValueRef q = cg_gep_f32(f->v->jit, f->b, p, iadd(f, i, I(f, k)));
+            LLVMBuildStore(f->b, fadd(f, LLVMBuildLoad2(f->b, f->f32, q, ""), x[k]), q);
+        }
+        return;
+    }
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(cg_jit_context(f->v->jit));
+    int64_t m = n;
+    for (int bs = w; bs > 1; bs /= 2) { /* lanes in blocks of bs: lane j of block c of value v = partial of value v's term c */
+        int half = bs / 2;
+        LLVMValueRef lo_m[64], hi_m[64];
+        int o = 0; /* lanes from a, then from b: the first (lo) or second (hi) half of each block */
+        for (int src = 0; src < 2; src++)
+            for (int blk = 0; blk < w / bs; blk++)
+                for (int j = 0; j < half; j++, o++) {
+                    lo_m[o] = LLVMConstInt(i32, (unsigned)(src * w + blk * bs + j), 0);
+                    hi_m[o] = LLVMConstInt(i32, (unsigned)(src * w + blk * bs + half + j), 0);
+                }
+        LLVMValueRef lo = LLVMConstVector(lo_m, (unsigned)w), hi = LLVMConstVector(hi_m, (unsigned)w);
+        int64_t out = 0;
+        for (int64_t k = 0; k < m; k += 2) {
+            LLVMValueRef a = x[k], b = k + 1 < m ? x[k + 1] : vconst(f, 0, w);
+            x[out++] = fadd(f, LLVMBuildShuffleVector(f->b, a, b, lo, ""), LLVMBuildShuffleVector(f->b, a, b, hi, ""));
+        }
+        m = out;
+    }
+    for (int64_t q = 0; q < m; q++) {
+        int64_t lanes = n - q * w < w ? n - q * w : w;
+        LLVMValueRef at = iadd(f, i, I(f, q * w));
+        if (lanes == w) {
+            vst(f, w, p, at, fadd(f, vld(f, w, p, at), x[q]));
+            continue;
+        }
+        for (int64_t j = 0; j < lanes; j++) {
+            LLVMValueRef qp = cg_gep_f32(f->v->jit, f->b, p, iadd(f, at, I(f, j)));
+            LLVMBuildStore(f->b, fadd(f, LLVMBuildLoad2(f->b, f->f32, qp, ""), LLVMBuildExtractElement(f->b, x[q], I(f, j), "")), qp);
+        }
+    }
+}
+
+/* 1 / (1 + e^-x) on w lanes. */
+static inline LLVMValueRef vsigmoid(fb *f, LLVMValueRef x) {
+    LLVMValueRef s = cg_math1(f->v, "sigmoid", x);
+    if (s) return s;
+    LLVMTypeRef t = LLVMTypeOf(x);
+    LLVMValueRef one = LLVMGetTypeKind(t) == LLVMVectorTypeKind ? cg_splat(f->b, F(f, 1), (int)LLVMGetVectorSize(t)) : F(f, 1);
+    return LLVMBuildFDiv(f->b, one, fadd(f, one, fexp(f, LLVMBuildFNeg(f->b, x, ""))), "");
+}
+/* An array of n w-lane values on the stack, and its element j (i64 value). */
+static inline LLVMValueRef vstack(fb *f, int w, int64_t n, const char *name) {
+    LLVMValueRef p = LLVMBuildArrayAlloca(f->b, vty(f, w), I(f, n > 0 ? n : 1), name);
+    LLVMSetAlignment(p, 64);
+    return p;
+}
+static inline LLVMValueRef vat(fb *f, int w, LLVMValueRef arr, LLVMValueRef j) {
+    return LLVMBuildInBoundsGEP2(f->b, vty(f, w), arr, &j, 1, "");
+}
+static inline LLVMValueRef vget(fb *f, int w, LLVMValueRef arr, LLVMValueRef j) {
+    return LLVMBuildLoad2(f->b, vty(f, w), vat(f, w, arr, j), "");
+}
+static inline void vset(fb *f, int w, LLVMValueRef arr, LLVMValueRef j, LLVMValueRef x) { LLVMBuildStore(f->b, x, vat(f, w, arr, j)); }
+
+static inline LLVMValueRef min_i(fb *f, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+/* A body over channel group [e, e + w) of batch item b; s: the kernel's operands, a: its per-width state. */
+typedef void cg_body_fn(fb *f, const void *s, int w, const void *a, LLVMValueRef b, LLVMValueRef e);
+
+/* Channels [e0, e1) of batch item b: groups of W lanes (state aw), then the rest one by one (state a1). */
+static inline void channels(fb *f, const void *s, int W, const void *aw, const void *a1, LLVMValueRef b, LLVMValueRef e0,
+                            LLVMValueRef e1, cg_body_fn *body) {
+    LLVMValueRef ev = iadd(f, e0, imul(f, LLVMBuildUDiv(f->b, isub(f, e1, e0), I(f, W), ""), I(f, W)));
+    cg_loop vl, sl;
+    cg_loop_begin(f->v->jit, f->b, &vl, e0, ev, I(f, W), "ev");
+    body(f, s, W, aw, b, vl.iv);
+    vl.no_unroll = 1;
+    end(f, &vl);
+    loop(f, &sl, ev, e1, "es");
+    body(f, s, 1, a1, b, sl.iv);
+    sl.no_unroll = 1;
+    end(f, &sl);
+}
+
+/* ---- the kernel families in their own files (dispatched by codegen/cg_fused.c) ---- */
+
+/* codegen/cg_fused_sscan.c: selective_scan(_gated) and their _grad ops. */
+void cg_sscan_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work);
+void cg_sscan_emit(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end,
+                   LLVMValueRef out, const LLVMValueRef *in);
+
+/* codegen/cg_fused_conv.c: causal_conv1d(_silu) and their _grad ops. */
+void cg_conv_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work);
+void cg_conv_emit(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end,
+                  LLVMValueRef out, const LLVMValueRef *in);
+
 #endif

@@ -64,28 +64,28 @@ static att att_of(cg_val *v, const ir_graph *g, const ir_node *n) {
     return a;
 }
 
-/* ---- vector helpers ---- */
+/* ---- vector helpers (at_: cg_fb.h has v* helpers of its own, with a width argument) ---- */
 
-static LLVMValueRef vsplat(att *a, LLVMValueRef x) { return cg_splat(a->f.b, x, a->W); }
-static LLVMValueRef vconst(att *a, float x) { return vsplat(a, F(&a->f, x)); }
-static LLVMValueRef vninf(att *a) { return vconst(a, strtof("-inf", NULL)); } /* (math.h's names clash with cg_fb.h's) */
+static LLVMValueRef at_vsplat(att *a, LLVMValueRef x) { return cg_splat(a->f.b, x, a->W); }
+static LLVMValueRef at_vconst(att *a, float x) { return at_vsplat(a, F(&a->f, x)); }
+static LLVMValueRef at_vninf(att *a) { return at_vconst(a, strtof("-inf", NULL)); } /* (math.h's names clash with cg_fb.h's) */
 /* W floats at p[i] (unaligned). */
-static LLVMValueRef vld(att *a, LLVMValueRef p, LLVMValueRef i) {
+static LLVMValueRef at_vld(att *a, LLVMValueRef p, LLVMValueRef i) {
     LLVMValueRef x = LLVMBuildLoad2(a->f.b, a->vt, cg_gep_f32(a->f.v->jit, a->f.b, p, i), "");
     LLVMSetAlignment(x, 4);
     return x;
 }
-static void vst(att *a, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
+static void at_vst(att *a, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
     LLVMSetAlignment(LLVMBuildStore(a->f.b, x, cg_gep_f32(a->f.v->jit, a->f.b, p, i)), 4);
 }
 /* p[i] broadcast to every lane. */
-static LLVMValueRef vbc(att *a, LLVMValueRef p, LLVMValueRef i) { return vsplat(a, ld(&a->f, p, i)); }
-static LLVMValueRef vfma(att *a, LLVMValueRef x, LLVMValueRef y, LLVMValueRef z) {
+static LLVMValueRef at_vbc(att *a, LLVMValueRef p, LLVMValueRef i) { return at_vsplat(a, ld(&a->f, p, i)); }
+static LLVMValueRef at_vfma(att *a, LLVMValueRef x, LLVMValueRef y, LLVMValueRef z) {
     LLVMValueRef args[3] = {x, y, z};
     return cg_intrinsic(a->f.v->jit, a->f.b, a->f.v->m, "llvm.fma", &a->vt, 1, args, 3);
 }
 /* max(x, y) as one compare and select (no NaN reordering: scores are never NaN for finite inputs) */
-static LLVMValueRef vmax(att *a, LLVMValueRef x, LLVMValueRef y) {
+static LLVMValueRef at_vmax(att *a, LLVMValueRef x, LLVMValueRef y) {
     return LLVMBuildSelect(a->f.b, LLVMBuildFCmp(a->f.b, LLVMRealOGT, x, y, ""), x, y, "");
 }
 /* e^x for x <= 0 (or -inf) as softmax needs it: x clamped at -80 (e^-80 ~ 2e-35 stands for anything
@@ -97,24 +97,24 @@ static LLVMValueRef vexp_neg(att *a, LLVMValueRef x) {
     fb *f = &a->f;
     LLVMTypeRef it = LLVMVectorType(a->i32, (unsigned)a->W);
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer kept in the low bits */
-    x = vmax(a, x, vconst(a, -80.0f));
-    LLVMValueRef t = vfma(a, x, vconst(a, 1.44269504088896341f), vconst(a, magic));
-    LLVMValueRef n = fsub(f, t, vconst(a, magic));
-    LLVMValueRef r = vfma(a, n, vconst(a, -0.693145751953125f), x); /* ln2 = 0.693145751953125 + 1.42860682e-6 */
-    r = vfma(a, n, vconst(a, -1.42860682030941723e-6f), r);
+    x = at_vmax(a, x, at_vconst(a, -80.0f));
+    LLVMValueRef t = at_vfma(a, x, at_vconst(a, 1.44269504088896341f), at_vconst(a, magic));
+    LLVMValueRef n = fsub(f, t, at_vconst(a, magic));
+    LLVMValueRef r = at_vfma(a, n, at_vconst(a, -0.693145751953125f), x); /* ln2 = 0.693145751953125 + 1.42860682e-6 */
+    r = at_vfma(a, n, at_vconst(a, -1.42860682030941723e-6f), r);
     static const float c[6] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 1.0f / 2};
-    LLVMValueRef poly = vconst(a, c[0]);
-    for (int i = 1; i < 6; i++) poly = vfma(a, poly, r, vconst(a, c[i]));
-    LLVMValueRef p = fadd(f, vfma(a, fmul(f, r, r), poly, r), vconst(a, 1.0f));
-    LLVMValueRef mbits = LLVMBuildBitCast(f->b, vconst(a, magic), it, "");
+    LLVMValueRef poly = at_vconst(a, c[0]);
+    for (int i = 1; i < 6; i++) poly = at_vfma(a, poly, r, at_vconst(a, c[i]));
+    LLVMValueRef p = fadd(f, at_vfma(a, fmul(f, r, r), poly, r), at_vconst(a, 1.0f));
+    LLVMValueRef mbits = LLVMBuildBitCast(f->b, at_vconst(a, magic), it, "");
     LLVMValueRef ni = LLVMBuildSub(f->b, LLVMBuildBitCast(f->b, t, it, ""), mbits, "");
     LLVMValueRef sh = LLVMBuildShl(f->b, ni, cg_splat(f->b, LLVMConstInt(a->i32, 23, 0), a->W), "");
     return LLVMBuildBitCast(f->b, LLVMBuildAdd(f->b, LLVMBuildBitCast(f->b, p, it, ""), sh, ""), a->vt, "");
 }
 /* A vector variable on the stack (promoted to a register by mem2reg). */
-static LLVMValueRef vvar(att *a, const char *name) { return LLVMBuildAlloca(a->f.b, a->vt, name); }
-static LLVMValueRef vget(att *a, LLVMValueRef var) { return LLVMBuildLoad2(a->f.b, a->vt, var, ""); }
-static void vset(att *a, LLVMValueRef var, LLVMValueRef x) { LLVMBuildStore(a->f.b, x, var); }
+static LLVMValueRef at_vvar(att *a, const char *name) { return LLVMBuildAlloca(a->f.b, a->vt, name); }
+static LLVMValueRef at_vget(att *a, LLVMValueRef var) { return LLVMBuildLoad2(a->f.b, a->vt, var, ""); }
+static void at_vset(att *a, LLVMValueRef var, LLVMValueRef x) { LLVMBuildStore(a->f.b, x, var); }
 /* Lane mask lane >= lo (lo an i64 value, clamped into i32 range by the callers' shapes). */
 static LLVMValueRef lanes_from(att *a, LLVMValueRef lo, bool ge) {
     LLVMValueRef iota[16];
@@ -148,41 +148,41 @@ static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv
         if (masked) j = imin(f, j, a->L - 1);
         koff[k] = iadd(f, w->base, imul(f, j, I(f, a->RS)));
     }
-    for (int i = 0; i < QV * KB; i++) vset(a, w->sacc[i], vconst(a, 0));
+    for (int i = 0; i < QV * KB; i++) at_vset(a, w->sacc[i], at_vconst(a, 0));
     cg_loop dl;
     loop_n(f, &dl, a->hd, "qk");
     {
         LLVMValueRef qv[4];
-        for (int v = 0; v < QV; v++) qv[v] = vld(a, w->qt, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W)));
+        for (int v = 0; v < QV; v++) qv[v] = at_vld(a, w->qt, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W)));
         for (int k = 0; k < KB; k++) {
-            LLVMValueRef kb = vbc(a, w->k_in, iadd(f, koff[k], dl.iv));
-            for (int v = 0; v < QV; v++) vset(a, w->sacc[v * KB + k], vfma(a, qv[v], kb, vget(a, w->sacc[v * KB + k])));
+            LLVMValueRef kb = at_vbc(a, w->k_in, iadd(f, koff[k], dl.iv));
+            for (int v = 0; v < QV; v++) at_vset(a, w->sacc[v * KB + k], at_vfma(a, qv[v], kb, at_vget(a, w->sacc[v * KB + k])));
         }
     }
     end(f, &dl);
     LLVMValueRef p[4 * 16], keep[4 * 16], alpha[4];
-    LLVMValueRef ninf = vninf(a), zero_ = vconst(a, 0);
+    LLVMValueRef ninf = at_vninf(a), zero_ = at_vconst(a, 0);
     for (int v = 0; v < QV; v++) {
-        LLVMValueRef m = vget(a, w->m[v]), mn = m;
+        LLVMValueRef m = at_vget(a, w->m[v]), mn = m;
         for (int k = 0; k < KB; k++) {
-            LLVMValueRef s = vget(a, w->sacc[v * KB + k]);
+            LLVMValueRef s = at_vget(a, w->sacc[v * KB + k]);
             if (masked) { /* key j0 + k after query i0 + v W + lane: lane < j0 + k - i0 - v W */
                 keep[v * KB + k] = lanes_from(a, isub(f, iadd(f, j0, I(f, k - v * a->W)), w->i0), true);
                 s = LLVMBuildSelect(f->b, keep[v * KB + k], s, ninf, "");
             }
             p[v * KB + k] = s;
-            mn = vmax(a, mn, s);
+            mn = at_vmax(a, mn, s);
         }
         alpha[v] = vexp_neg(a, fsub(f, m, mn));
-        LLVMValueRef l = fmul(f, vget(a, w->l[v]), alpha[v]);
+        LLVMValueRef l = fmul(f, at_vget(a, w->l[v]), alpha[v]);
         for (int k = 0; k < KB; k++) {
             p[v * KB + k] = vexp_neg(a, fsub(f, p[v * KB + k], mn));
             if (masked) /* exactly 0 (not e^-80: its products with v would be denormal, and slow) */
                 p[v * KB + k] = LLVMBuildSelect(f->b, keep[v * KB + k], p[v * KB + k], zero_, "");
             l = fadd(f, l, p[v * KB + k]);
         }
-        vset(a, w->l[v], l);
-        vset(a, w->m[v], mn);
+        at_vset(a, w->l[v], l);
+        at_vset(a, w->m[v], mn);
     }
     if (!with_pv) return;
     loop_n(f, &dl, a->hd, "pv");
@@ -190,16 +190,16 @@ static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv
         /* two chains per query vector (even and odd keys): half the FMA latency per d */
         LLVMValueRef o[4][2];
         for (int v = 0; v < QV; v++) {
-            o[v][0] = fmul(f, vld(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), alpha[v]);
+            o[v][0] = fmul(f, at_vld(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), alpha[v]);
             o[v][1] = NULL;
         }
         for (int k = 0; k < KB; k++) {
-            LLVMValueRef vb = vbc(a, w->v_in, iadd(f, koff[k], dl.iv));
+            LLVMValueRef vb = at_vbc(a, w->v_in, iadd(f, koff[k], dl.iv));
             for (int v = 0; v < QV; v++)
-                o[v][k & 1] = o[v][k & 1] ? vfma(a, p[v * KB + k], vb, o[v][k & 1]) : fmul(f, p[v * KB + k], vb);
+                o[v][k & 1] = o[v][k & 1] ? at_vfma(a, p[v * KB + k], vb, o[v][k & 1]) : fmul(f, p[v * KB + k], vb);
         }
         for (int v = 0; v < QV; v++)
-            vst(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W)), o[v][1] ? fadd(f, o[v][0], o[v][1]) : o[v][0]);
+            at_vst(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W)), o[v][1] ? fadd(f, o[v][0], o[v][1]) : o[v][0]);
     }
     end(f, &dl);
 }
@@ -212,8 +212,8 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     w.qt = stack(f, hd * ATT_QB, "qt");
     w.ot = with_pv ? stack(f, hd * ATT_QB, "ot") : NULL;
     LLVMValueRef rowv = stack(f, ATT_QB, "row");
-    for (int v = 0; v < a->QV; v++) w.m[v] = vvar(a, "m"), w.l[v] = vvar(a, "l");
-    for (int i = 0; i < a->QV * a->KB; i++) w.sacc[i] = vvar(a, "s");
+    for (int v = 0; v < a->QV; v++) w.m[v] = at_vvar(a, "m"), w.l[v] = at_vvar(a, "l");
+    for (int i = 0; i < a->QV * a->KB; i++) w.sacc[i] = at_vvar(a, "s");
     cg_loop it, rl, dl, kl;
     loop(f, &it, begin, end_, "item");
     LLVMValueRef qb = LLVMBuildURem(f->b, it.iv, I(f, NQ), ""), bh = LLVMBuildUDiv(f->b, it.iv, I(f, NQ), "");
@@ -233,7 +233,7 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     end(f, &dl);
     end(f, &rl);
     if (with_pv) zero(f, w.ot, I(f, 0), hd * ATT_QB);
-    for (int v = 0; v < a->QV; v++) vset(a, w.m[v], vninf(a)), vset(a, w.l[v], vconst(a, 0));
+    for (int v = 0; v < a->QV; v++) at_vset(a, w.m[v], at_vninf(a)), at_vset(a, w.l[v], at_vconst(a, 0));
     /* key blocks wholly at or before query i0: no mask; then the diagonal up to the last query */
     LLVMValueRef nfull = LLVMBuildUDiv(f->b, iadd(f, w.i0, I(f, 1)), I(f, a->KB), "");
     LLVMValueRef jfull = imul(f, nfull, I(f, a->KB));
@@ -247,12 +247,12 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     end(f, &kl);
     if (with_pv) { /* o = ot / l, transposed back */
         LLVMValueRef inv[4];
-        for (int v = 0; v < a->QV; v++) inv[v] = LLVMBuildFDiv(f->b, vconst(a, 1), vget(a, w.l[v]), "");
+        for (int v = 0; v < a->QV; v++) inv[v] = LLVMBuildFDiv(f->b, at_vconst(a, 1), at_vget(a, w.l[v]), "");
         /* per d: each query vector scaled, its lanes stored to the rows; the clamped rows past L first (from
          * the last lane down), so row L - 1 ends with its own value */
         loop_n(f, &dl, hd, "on");
         for (int v = a->QV - 1; v >= 0; v--) {
-            LLVMValueRef x = fmul(f, vld(a, w.ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), inv[v]);
+            LLVMValueRef x = fmul(f, at_vld(a, w.ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), inv[v]);
             for (int r = a->W - 1; r >= 0; r--)
                 st(f, out, iadd(f, qoff[v * a->W + r], dl.iv), LLVMBuildExtractElement(f->b, x, LLVMConstInt(a->i32, (unsigned long long)r, 0), ""));
         }
@@ -260,7 +260,7 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
         end(f, &dl);
     } else { /* lse = m + log l */
         for (int v = 0; v < a->QV; v++)
-            vst(a, rowv, I(f, v * a->W), fadd(f, vget(a, w.m[v]), cg_math1(f->v, "log", vget(a, w.l[v]))));
+            at_vst(a, rowv, I(f, v * a->W), fadd(f, at_vget(a, w.m[v]), cg_math1(f->v, "log", at_vget(a, w.l[v]))));
         loop(f, &rl, I(f, 0), nvalid, "lr");
         LLVMValueRef li = iadd(f, imul(f, iadd(f, imul(f, b, I(f, a->L)), iadd(f, w.i0, rl.iv)), I(f, a->H)), h);
         st(f, out, li, ld(f, rowv, rl.iv));
@@ -287,37 +287,37 @@ static void bwd_tile(att *a, bwd *w, LLVMValueRef i, int R) {
     LLVMValueRef row[ATT_RMAX];
     for (int r = 0; r < R; r++) {
         row[r] = iadd(f, w->base, imul(f, iadd(f, i, I(f, r)), I(f, a->RS)));
-        vset(a, w->s[r], vconst(a, 0));
-        vset(a, w->dp[r], vconst(a, 0));
+        at_vset(a, w->s[r], at_vconst(a, 0));
+        at_vset(a, w->dp[r], at_vconst(a, 0));
     }
     cg_loop dl;
     loop_n(f, &dl, hd, "sd");
     {
-        LLVMValueRef kv = vld(a, w->kt, imul(f, dl.iv, I(f, W))), vv = vld(a, w->vt, imul(f, dl.iv, I(f, W)));
+        LLVMValueRef kv = at_vld(a, w->kt, imul(f, dl.iv, I(f, W))), vv = at_vld(a, w->vt, imul(f, dl.iv, I(f, W)));
         for (int r = 0; r < R; r++) {
-            vset(a, w->s[r], vfma(a, vbc(a, w->q, iadd(f, row[r], dl.iv)), kv, vget(a, w->s[r])));
-            vset(a, w->dp[r], vfma(a, vbc(a, w->dO, iadd(f, row[r], dl.iv)), vv, vget(a, w->dp[r])));
+            at_vset(a, w->s[r], at_vfma(a, at_vbc(a, w->q, iadd(f, row[r], dl.iv)), kv, at_vget(a, w->s[r])));
+            at_vset(a, w->dp[r], at_vfma(a, at_vbc(a, w->dO, iadd(f, row[r], dl.iv)), vv, at_vget(a, w->dp[r])));
         }
     }
     end(f, &dl);
-    LLVMValueRef p[ATT_RMAX], ds[ATT_RMAX], zero_ = vconst(a, 0), cv = vconst(a, a->c);
+    LLVMValueRef p[ATT_RMAX], ds[ATT_RMAX], zero_ = at_vconst(a, 0), cv = at_vconst(a, a->c);
     for (int r = 0; r < R; r++) {
         LLVMValueRef ir = iadd(f, i, I(f, r));
-        LLVMValueRef lse = vbc(a, w->lse, iadd(f, w->lbase, imul(f, ir, I(f, a->H))));
-        LLVMValueRef e = vexp_neg(a, fsub(f, fmul(f, vget(a, w->s[r]), cv), lse)); /* <= 0 up to rounding */
+        LLVMValueRef lse = at_vbc(a, w->lse, iadd(f, w->lbase, imul(f, ir, I(f, a->H))));
+        LLVMValueRef e = vexp_neg(a, fsub(f, fmul(f, at_vget(a, w->s[r]), cv), lse)); /* <= 0 up to rounding */
         p[r] = LLVMBuildSelect(f->b, lanes_from(a, isub(f, ir, w->j0), false), e, zero_, ""); /* key j0 + lane <= i */
-        ds[r] = fmul(f, p[r], fsub(f, vget(a, w->dp[r]), vbc(a, w->Dv, ir)));
-        vst(a, w->dsv, I(f, r * W), fmul(f, ds[r], cv));
+        ds[r] = fmul(f, p[r], fsub(f, at_vget(a, w->dp[r]), at_vbc(a, w->Dv, ir)));
+        at_vst(a, w->dsv, I(f, r * W), fmul(f, ds[r], cv));
     }
     loop_n(f, &dl, hd, "kv");
     {
-        LLVMValueRef di = imul(f, dl.iv, I(f, W)), dv = vld(a, w->dvt, di), dk = vld(a, w->dkt, di);
+        LLVMValueRef di = imul(f, dl.iv, I(f, W)), dv = at_vld(a, w->dvt, di), dk = at_vld(a, w->dkt, di);
         for (int r = 0; r < R; r++) {
-            dv = vfma(a, p[r], vbc(a, w->dO, iadd(f, row[r], dl.iv)), dv);
-            dk = vfma(a, ds[r], vbc(a, w->q, iadd(f, row[r], dl.iv)), dk);
+            dv = at_vfma(a, p[r], at_vbc(a, w->dO, iadd(f, row[r], dl.iv)), dv);
+            dk = at_vfma(a, ds[r], at_vbc(a, w->q, iadd(f, row[r], dl.iv)), dk);
         }
-        vst(a, w->dvt, di, dv);
-        vst(a, w->dkt, di, dk);
+        at_vst(a, w->dvt, di, dv);
+        at_vst(a, w->dkt, di, dk);
     }
     end(f, &dl);
     /* dq rows along hd: vectors of W, then the scalar rest */
@@ -325,15 +325,15 @@ static void bwd_tile(att *a, bwd *w, LLVMValueRef i, int R) {
     if (hdv) {
         loop_step(f, &dl, I(f, 0), I(f, hdv), W, "qv");
         LLVMValueRef acc[ATT_RMAX][2]; /* two chains per row (even and odd keys) */
-        for (int r = 0; r < R; r++) acc[r][0] = vld(a, w->dq, iadd(f, row[r], dl.iv)), acc[r][1] = NULL;
+        for (int r = 0; r < R; r++) acc[r][0] = at_vld(a, w->dq, iadd(f, row[r], dl.iv)), acc[r][1] = NULL;
         for (int k = 0; k < W; k++) {
-            LLVMValueRef kv = vld(a, w->k, iadd(f, w->koff[k], dl.iv));
+            LLVMValueRef kv = at_vld(a, w->k, iadd(f, w->koff[k], dl.iv));
             for (int r = 0; r < R; r++) {
-                LLVMValueRef d = vbc(a, w->dsv, I(f, r * W + k));
-                acc[r][k & 1] = acc[r][k & 1] ? vfma(a, d, kv, acc[r][k & 1]) : fmul(f, d, kv);
+                LLVMValueRef d = at_vbc(a, w->dsv, I(f, r * W + k));
+                acc[r][k & 1] = acc[r][k & 1] ? at_vfma(a, d, kv, acc[r][k & 1]) : fmul(f, d, kv);
             }
         }
-        for (int r = 0; r < R; r++) vst(a, w->dq, iadd(f, row[r], dl.iv), fadd(f, acc[r][0], acc[r][1]));
+        for (int r = 0; r < R; r++) at_vst(a, w->dq, iadd(f, row[r], dl.iv), fadd(f, acc[r][0], acc[r][1]));
         end(f, &dl);
     }
     if (hdv < hd) {
@@ -357,7 +357,7 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     w.dkt = stack(f, hd * W, "dkt"), w.dvt = stack(f, hd * W, "dvt");
     w.dsv = stack(f, ATT_RMAX * W, "ds"), w.Dv = stack(f, L, "D");
     LLVMValueRef sv = stack(f, 1, "dot");
-    for (int r = 0; r < a->R; r++) w.s[r] = vvar(a, "s"), w.dp[r] = vvar(a, "dp");
+    for (int r = 0; r < a->R; r++) w.s[r] = at_vvar(a, "s"), w.dp[r] = at_vvar(a, "dp");
     cg_loop it, tl, dl, kl, rl;
     loop(f, &it, begin, end_, "item");
     LLVMValueRef h = LLVMBuildURem(f->b, it.iv, I(f, a->H), ""), b = LLVMBuildUDiv(f->b, it.iv, I(f, a->H), "");
@@ -386,8 +386,8 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
             kv = LLVMBuildInsertElement(f->b, kv, ld(f, w.k, iadd(f, w.koff[k], dl.iv)), lane, "");
             vv = LLVMBuildInsertElement(f->b, vv, ld(f, v_in, iadd(f, w.koff[k], dl.iv)), lane, "");
         }
-        vst(a, w.kt, imul(f, dl.iv, I(f, W)), kv);
-        vst(a, w.vt, imul(f, dl.iv, I(f, W)), vv);
+        at_vst(a, w.kt, imul(f, dl.iv, I(f, W)), kv);
+        at_vst(a, w.vt, imul(f, dl.iv, I(f, W)), vv);
     }
     dl.no_unroll = 1;
     end(f, &dl);
@@ -408,7 +408,7 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
      * (from the last lane down), so row L - 1 ends with its own value */
     loop_n(f, &dl, hd, "kd");
     {
-        LLVMValueRef dk = fmul(f, vld(a, w.dkt, imul(f, dl.iv, I(f, W))), vconst(a, a->c)), dv = vld(a, w.dvt, imul(f, dl.iv, I(f, W)));
+        LLVMValueRef dk = fmul(f, at_vld(a, w.dkt, imul(f, dl.iv, I(f, W))), at_vconst(a, a->c)), dv = at_vld(a, w.dvt, imul(f, dl.iv, I(f, W)));
         for (int k = (int)W - 1; k >= 0; k--) {
             LLVMValueRef lane = LLVMConstInt(a->i32, (unsigned long long)k, 0), oi = iadd(f, w.koff[k], dl.iv);
             st(f, out, iadd(f, I(f, N), oi), LLVMBuildExtractElement(f->b, dk, lane, ""));

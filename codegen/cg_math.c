@@ -127,8 +127,9 @@ static LLVMValueRef clamp_keep_nan(mc *c, LLVMValueRef x, double lo, double hi) 
 
 /* exp(x) = 2^n exp(r), n = round(x / ln2), r = x - n ln2 (two fma steps: exact to ~2^-48).
  * 2^n is applied as two factors 2^(n>>1) 2^(n - (n>>1)), so results overflow to inf and underflow
- * through the denormals to 0 with one rounding. x is clamped to [-104, 89] first (exp(-104) rounds to
- * 0, exp(89) to inf), which keeps both factors normal. */
+ * through the denormals to 0 with one rounding (with AVX-512 on 16 lanes: one vscalefps, which does the
+ * same). x is clamped to [-104, 89] first (exp(-104) rounds to 0, exp(89) to inf), which keeps both
+ * factors normal. */
 static LLVMValueRef exp_scaled(mc *c, LLVMValueRef x, int k);
 static LLVMValueRef exp_core(mc *c, LLVMValueRef x) { return exp_scaled(c, x, 0); }
 
@@ -142,6 +143,12 @@ static LLVMValueRef exp_scaled(mc *c, LLVMValueRef x, int k) {
     r = fma3(c, n, K(c, -(c->fma ? LN2_LO : LN2_LO16)), r);
     LLVMValueRef p = fma3(c, mul(c, r, r), horner(c, EXP_P, 5, r), r);
     p = add(c, p, K(c, 1.0));
+    if (c->n == 16 && cg_jit_cpu(c->jit)->vec_bits == 512) { /* AVX-512: one vscalefps, p 2^(n+k) with one rounding */
+        LLVMContextRef ctx = cg_jit_context(c->jit);
+        LLVMValueRef args[5] = {p, k ? add(c, n, K(c, k)) : n, p, LLVMConstInt(LLVMInt16TypeInContext(ctx), 0xffff, 0),
+                                LLVMConstInt(LLVMInt32TypeInContext(ctx), 4, 0) /* current rounding mode */};
+        return cg_intrinsic(c->jit, c->b, c->m, "llvm.x86.avx512.mask.scalef.ps.512", NULL, 0, args, 5);
+    }
     LLVMValueRef n1 = LLVMBuildAShr(c->b, ni, KI(c, 1), ""), n2 = LLVMBuildSub(c->b, ni, n1, "");
     LLVMValueRef s1 = flt(c, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, n1, KI(c, 127), ""), KI(c, 23), ""));
     LLVMValueRef s2 = flt(c, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, n2, KI(c, 127), ""), KI(c, 23), ""));

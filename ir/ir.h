@@ -163,6 +163,16 @@ void ir_strides(ir_shape s, int64_t *strides);
 /* NumPy broadcast of a and b; false when incompatible. */
 bool ir_broadcast_shapes(ir_shape a, ir_shape b, ir_shape *out);
 
+/* ---- packed gradients of the fused ops (ir/ir_fused.c) ----
+ * A fused op's `_grad` node returns the gradients of its inputs (all but dy) in one flat tensor, in input
+ * order. The gradient of a parameter shared by the whole batch (selective_scan's A and D, a conv's w and
+ * bias, LayerNorm's w and b) is packed as per-batch partial sums [B, shape] (B = dim 0 of input 0) that
+ * the VJP adds up: a kernel parallel over the batch then writes disjoint pieces (no races, deterministic). */
+/* true when input `input` of grad op `grad` is packed as per-batch partials. */
+bool ir_grad_per_batch(ir_op grad, int input);
+/* Offset of input `input`'s piece in grad node n's output (input = n->nin - 1: the total size). */
+int64_t ir_grad_offset(const ir_graph *g, const ir_node *n, int input);
+
 /* ---- graphs ---- */
 ir_graph *ir_graph_new(void);
 void ir_graph_free(ir_graph *g);

@@ -9,7 +9,8 @@
  * M complex modes, hd head size, K conv taps, D normalised width, R rows (every leading dim flattened).
  *
  * A `_grad` op returns the gradients of all its inputs but the last (dy) packed in one flat f32[total]
- * tensor, in input order (attention_grad: [3,B,L,H,hd]); reductions over batch and time accumulate. */
+ * tensor, in input order (attention_grad: [3,B,L,H,hd]); reductions over time accumulate, parameters shared
+ * by the batch get per-batch partial sums (ir_grad_per_batch, ir/ir.h). */
 #include "ir/interp.h"
 
 #include <math.h>
@@ -44,6 +45,23 @@ static bool want_rank(ir_graph *g, const ir_node *n, int i, const char *what, in
     return false;
 }
 
+bool ir_grad_per_batch(ir_op grad, int input) {
+    switch (grad) {
+    case OP_selective_scan_grad:
+    case OP_selective_scan_gated_grad: return input == 2 || input == 5; /* A, D */
+    case OP_causal_conv1d_grad:
+    case OP_causal_conv1d_silu_grad:
+    case OP_layernorm_grad: return input == 1 || input == 2; /* w, bias */
+    default: return false;
+    }
+}
+
+int64_t ir_grad_offset(const ir_graph *g, const ir_node *n, int input) {
+    int64_t off = 0, B = in_shape(g, n, 0)->dim[0];
+    for (int i = 0; i < input; i++) off += ir_numel(*in_shape(g, n, i)) * (ir_grad_per_batch(n->op, i) ? B : 1);
+    return off;
+}
+
 /* A grad op: the forward op's rule on inputs 0..nin-2, dy (the last input) of the forward's shape, and a flat
  * output holding every checked input's gradient. */
 static bool shape_packed_grad(ir_graph *g, ir_node *n, ir_op fwd) {
@@ -57,9 +75,7 @@ static bool shape_packed_grad(ir_graph *g, ir_node *n, ir_op fwd) {
                   ir_type_str(IR_F32, *in_shape(g, n, n->nin - 1), b, sizeof b));
         return false;
     }
-    int64_t total = 0;
-    for (int i = 0; i < n->nin - 1; i++) total += ir_numel(*in_shape(g, n, i));
-    n->shape = ir_shape_of(1, (int64_t[]){total});
+    n->shape = ir_shape_of(1, (int64_t[]){ir_grad_offset(g, n, n->nin - 1)});
     return true;
 }
 
@@ -137,8 +153,8 @@ void interp_selective_scan_grad(const ir_node *nd, const ir_tensor *in, ir_tenso
     const double *z = nd->op == OP_selective_scan_gated_grad ? in[6].data : NULL, *dyo = in[nd->nin - 1].data;
     int64_t B = in[0].shape.dim[0], L = in[0].shape.dim[1], E = in[0].shape.dim[2], N = in[2].shape.dim[1];
     int64_t BLE = B * L * E, BLN = B * L * N;
-    double *du = out->data, *ddl = du + BLE, *dA = ddl + BLE, *dB = dA + E * N, *dC = dB + BLN, *dD = dC + BLN;
-    double *dz = dD + E; /* gated only */
+    double *du = out->data, *ddl = du + BLE, *dAp = ddl + BLE, *dB = dAp + B * E * N, *dC = dB + BLN, *dDp = dC + BLN;
+    double *dz = dDp + B * E; /* gated only */
     memset(out->data, 0, (size_t)ir_numel(out->shape) * sizeof(double));
     int64_t C = chunk_len(L), nchunks = L ? (L + C - 1) / C : 0;
     double *ck = calloc((size_t)((nchunks + 1) * N + (C + 1) * N + 2 * N + 1), sizeof(double));
@@ -147,6 +163,7 @@ void interp_selective_scan_grad(const ir_node *nd, const ir_tensor *in, ir_tenso
     for (int64_t b = 0; b < B; b++)
         for (int64_t e = 0; e < E; e++) {
             const double *Ae = A + e * N;
+            double *dA = dAp + b * E * N, *dD = dDp + b * E; /* this batch item's partials */
             double *h = hs; /* running state of the forward sweep */
             memset(h, 0, (size_t)N * sizeof *h);
             for (int64_t t = 0; t < L; t++) {
@@ -358,10 +375,11 @@ void interp_causal_conv1d_grad(const ir_node *n, const ir_tensor *in, ir_tensor 
     (void)o;
     bool silu = n->op == OP_causal_conv1d_silu_grad;
     int64_t B = in[0].shape.dim[0], L = in[0].shape.dim[1], E = in[0].shape.dim[2], K = in[1].shape.dim[1];
-    double *dx = out->data, *dw = dx + B * L * E, *dbias = dw + E * K;
+    double *dx = out->data, *dwp = dx + B * L * E, *dbp = dwp + B * E * K;
     memset(out->data, 0, (size_t)ir_numel(out->shape) * sizeof(double));
     for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < L; t++)
+        for (int64_t t = 0; t < L; t++) {
+            double *dw = dwp + b * E * K, *dbias = dbp + b * E; /* this batch item's partials */
             for (int64_t e = 0; e < E; e++) {
                 double dz = in[3].data[(b * L + t) * E + e];
                 if (silu) {
@@ -376,6 +394,7 @@ void interp_causal_conv1d_grad(const ir_node *n, const ir_tensor *in, ir_tensor 
                     dw[e * K + j] += dz * in[0].data[(b * L + s) * E + e];
                 }
             }
+        }
 }
 
 /* ---- causal attention ---- */
@@ -540,10 +559,12 @@ void interp_layernorm(const ir_node *nd, const ir_tensor *in, ir_tensor *out, co
 void interp_layernorm_grad(const ir_node *nd, const ir_tensor *in, ir_tensor *out, const ir_interp_opts *o) {
     (void)o;
     int64_t D = in[0].shape.dim[in[0].shape.rank - 1], R = D ? ir_numel(in[0].shape) / D : 0;
-    double *dx = out->data, *dw = dx + R * D, *db = dw + D;
+    int64_t P = in[0].shape.dim[0], RP = P ? R / P : 0; /* per-batch partials: RP rows each */
+    double *dx = out->data, *dwp = dx + R * D, *dbp = dwp + P * D;
     memset(out->data, 0, (size_t)ir_numel(out->shape) * sizeof(double));
     for (int64_t r = 0; r < R; r++) {
         const double *x = in[0].data + r * D, *dy = in[3].data + r * D;
+        double *dw = dwp + (r / RP) * D, *db = dbp + (r / RP) * D;
         double mu, rstd, mg = 0, mgx = 0;
         ln_stats(x, D, nd->attr.value, &mu, &rstd);
         for (int64_t d = 0; d < D; d++) {

@@ -30,11 +30,19 @@ static bool packed_grad(const ir_vjp *c, ir_op op) {
     in[nin] = c->dy;
     ir_attrs a = {.value = n->attr.value};
     ir_id packed = ir_build(g, op, in, nin + 1, &a, NULL);
-    int64_t off = 0;
+    if (g->failed) return false;
+    int64_t B = vjp_in_shape(c, 0).dim[0], offs[8];
+    for (int i = 0; i < nin; i++) offs[i] = ir_grad_offset(g, ir_node_at(g, packed), i); /* before g grows */
     for (int i = 0; i < nin; i++) {
+        if (!c->need[i]) continue;
         ir_shape s = vjp_in_shape(c, i);
-        if (c->need[i]) c->dx[i] = unpack(g, packed, off, s);
-        off += ir_numel(s);
+        int64_t off = offs[i];
+        if (!ir_grad_per_batch(op, i)) {
+            c->dx[i] = unpack(g, packed, off, s);
+            continue;
+        }
+        ir_shape ps = ir_shape_of(2, (int64_t[]){B, ir_numel(s)}); /* the per-batch partials, summed here */
+        c->dx[i] = ir_reshape(g, ir_reduce(g, OP_sum, unpack(g, packed, off, ps), 0), s);
     }
     return !g->failed;
 }

@@ -157,10 +157,17 @@ int main(void) {
         for (int grad = 0; grad < 2; grad++) {
             sscan_case(2, 9, 5, 16, gated, grad);
             sscan_case(3, 17, 4, 3, gated, grad);
+            sscan_case(2, 11, 37, 16, gated, grad); /* two 16-channel blocks + 5: vector and scalar bodies */
+            sscan_case(1, 1, 20, 4, gated, grad);   /* one step */
+            sscan_case(2, 50, 19, 8, gated, grad);  /* several checkpoint chunks, the last one short */
         }
-    /* causal_conv1d kernels exist (codegen/cg_fused.c) but are not enabled (slower than the unfused graph
-     * at 2 threads): the column stays cg_none and conv_case is unused until they are */
-    (void)conv_case;
+    for (int silu = 0; silu < 2; silu++)
+        for (int grad = 0; grad < 2; grad++) {
+            conv_case(2, 9, 5, 4, silu, grad);
+            conv_case(3, 17, 37, 4, silu, grad); /* two 16-channel blocks + 5: vector and scalar bodies */
+            conv_case(1, 2, 20, 3, silu, grad);  /* fewer steps than taps */
+            conv_case(2, 6, 16, 1, silu, grad);  /* one tap */
+        }
     for (int grad = 0; grad < 2; grad++) ln_case(3, 7, 64, grad), ln_case(2, 5, 13, grad);
     ir_op mm[] = {OP_matmul_bias, OP_matmul_bias_gelu, OP_matmul_bias_silu, OP_matmul_res, OP_matmul_bias_res};
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) mm_case(mm[i], 2, 19, 24, 37, false, false);

@@ -1,0 +1,255 @@
+/* cg_fused_sscan.c — kernels of selective_scan(_gated) and their _grad ops (semantics: ir/ir_fused.c).
+ *
+ * Dimension names: B batch, L tokens, E channels, N state size, W vector lanes (the host's vector width).
+ *
+ * Vector lanes run across channels: u, delta, z, y of W consecutive channels are one load or store, the
+ * rows B_t and C_t (shared by all channels) are broadcasts, and state k of the W channels is one register,
+ * so the recurrence needs no horizontal work (lanes across the state would need a reduction for every y).
+ * A body is emitted twice, for W lanes and for one (the channels that do not fill a vector).
+ *
+ *   forward   items (b, block of CB channels); per channel group: the N states in registers over time
+ *   backward  items b (everything of batch item b: dBm/dCm rows sum over channels, dA/dD are per-batch
+ *             partials, see ir_grad_per_batch); per channel group: a forward sweep keeps a checkpoint of the
+ *             states every ~sqrt(L) steps, then chunk by chunk from the last: the chunk's states (and their
+ *             exp(delta A)) are recomputed onto the stack and walked backwards. Two exps per state element;
+ *             no B x L x E x N tensor anywhere. */
+#include "codegen/cg_fb.h"
+
+#include <stdbool.h>
+
+enum { CB = 16 }; /* channels per forward item */
+
+/* One selective-scan node: sizes, operands and the packed gradient's offsets. */
+typedef struct ss {
+    int64_t B, L, E, N, C, nchunks; /* C: checkpoint interval of the backward */
+    bool gated;
+    LLVMValueRef u, dl, A, Bm, Cm, D, z, dy, out;
+    int64_t o_dd, o_dA, o_dB, o_dC, o_dD, o_dz;
+} ss;
+
+/* Chunk length of the backward's checkpoints (as the interpreter): ~sqrt(L). */
+static int64_t chunk_len(int64_t L) {
+    int64_t c = 1;
+    while (c * c < L) c++;
+    return c;
+}
+
+static bool is_grad(ir_op op) { return op == OP_selective_scan_grad || op == OP_selective_scan_gated_grad; }
+
+static ss ss_of(const ir_graph *g, const ir_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    const ir_shape *u = &g->nodes[ir_in(g, n, 0)].shape;
+    ss s = {.B = u->dim[0], .L = u->dim[1], .E = u->dim[2], .N = g->nodes[ir_in(g, n, 2)].shape.dim[1],
+            .gated = n->op == OP_selective_scan_gated || n->op == OP_selective_scan_gated_grad, .out = out};
+    if (!in) return s;
+    s.u = in[0], s.dl = in[1], s.A = in[2], s.Bm = in[3], s.Cm = in[4], s.D = in[5];
+    s.z = s.gated ? in[6] : NULL;
+    s.C = chunk_len(s.L), s.nchunks = s.L ? (s.L + s.C - 1) / s.C : 0;
+    if (is_grad(n->op)) {
+        s.dy = in[n->nin - 1];
+        s.o_dd = ir_grad_offset(g, n, 1), s.o_dA = ir_grad_offset(g, n, 2), s.o_dB = ir_grad_offset(g, n, 3);
+        s.o_dC = ir_grad_offset(g, n, 4), s.o_dD = ir_grad_offset(g, n, 5), s.o_dz = s.gated ? ir_grad_offset(g, n, 6) : 0;
+    }
+    return s;
+}
+
+/* Stack arrays of one body width (allocated in the entry block, before any loop). */
+typedef struct arrays {
+    LLVMValueRef h, ck, hs, as, gr, a1, dA; /* dA: N + 1 entries, dD last */
+} arrays;
+
+static arrays arrays_new(fb *f, const ss *s, int w, bool grad) {
+    arrays a = {.h = vstack(f, w, s->N, "h")};
+    if (grad) {
+        a.ck = vstack(f, w, s->nchunks * s->N, "ck");
+        a.hs = vstack(f, w, (s->C + 1) * s->N, "hs");
+        a.as = vstack(f, w, s->C * s->N, "as");
+        a.gr = vstack(f, w, s->N, "gr");
+        a.a1 = vstack(f, w, s->N, "a1");
+        a.dA = vstack(f, w, s->N + 1, "dAD"); /* dA[k], then dD */
+    }
+    return a;
+}
+
+/* A[e + lane, k] for every k (lane stride N), and D[e + lane]. */
+static void params(fb *f, const ss *s, int w, LLVMValueRef e, LLVMValueRef *Ak, LLVMValueRef *Dv) {
+    for (int64_t k = 0; k < s->N; k++) Ak[k] = vgather(f, w, s->A, iadd(f, imul(f, e, I(f, s->N)), I(f, k)), s->N);
+    *Dv = vld(f, w, s->D, e);
+}
+
+/* One step of the recurrence from state array `from` (element fo + k) into `to` (to0 + k); optionally keeps
+ * exp(delta A) in `as` (as0 + k). d: delta, du: delta u, r: the row of B_t. */
+static void step(fb *f, const ss *s, int w, const LLVMValueRef *Ak, LLVMValueRef d, LLVMValueRef du, LLVMValueRef r,
+                 LLVMValueRef from, LLVMValueRef fo, LLVMValueRef to, LLVMValueRef to0, LLVMValueRef as, LLVMValueRef as0) {
+    for (int64_t k = 0; k < s->N; k++) {
+        LLVMValueRef a = fexp(f, fmul(f, d, Ak[k]));
+        if (as) vset(f, w, as, iadd(f, as0, I(f, k)), a);
+        LLVMValueRef h = vfma(f, a, vget(f, w, from, iadd(f, fo, I(f, k))), fmul(f, du, vsplat(f, ld(f, s->Bm, iadd(f, r, I(f, k))), w)));
+        vset(f, w, to, iadd(f, to0, I(f, k)), h);
+    }
+}
+
+/* ---- forward ---- */
+
+static void fwd_body(fb *f, const void *sv, int w, const void *av, LLVMValueRef b, LLVMValueRef e) {
+    const ss *s = sv;
+    const arrays *a = av;
+    LLVMValueRef Ak[s->N > 0 ? s->N : 1], Dv;
+    params(f, s, w, e, Ak, &Dv);
+    for (int64_t k = 0; k < s->N; k++) vset(f, w, a->h, I(f, k), vconst(f, 0, w));
+    cg_loop tl;
+    loop_n(f, &tl, s->L, "t");
+    LLVMValueRef bt = iadd(f, imul(f, b, I(f, s->L)), tl.iv), i = iadd(f, imul(f, bt, I(f, s->E)), e), r = imul(f, bt, I(f, s->N));
+    LLVMValueRef d = vld(f, w, s->dl, i), uu = vld(f, w, s->u, i), du = fmul(f, d, uu), y = fmul(f, uu, Dv);
+    for (int64_t k = 0; k < s->N; k++) {
+        LLVMValueRef kk = I(f, k), ak = fexp(f, fmul(f, d, Ak[k]));
+        LLVMValueRef h = vfma(f, ak, vget(f, w, a->h, kk), fmul(f, du, vsplat(f, ld(f, s->Bm, iadd(f, r, kk)), w)));
+        vset(f, w, a->h, kk, h);
+        y = vfma(f, h, vsplat(f, ld(f, s->Cm, iadd(f, r, kk)), w), y);
+    }
+    if (s->gated) {
+        LLVMValueRef zi = vld(f, w, s->z, i);
+        y = fmul(f, y, fmul(f, zi, vsigmoid(f, zi)));
+    }
+    vst(f, w, s->out, i, y);
+    tl.no_unroll = 1;
+    end(f, &tl);
+}
+
+static void emit_fwd(fb *f, const ss *s, LLVMValueRef begin, LLVMValueRef end_) {
+    int W = cg_jit_cpu(f->v->jit)->vec_floats;
+    arrays av = arrays_new(f, s, W, false), a1 = arrays_new(f, s, 1, false);
+    int64_t nblk = (s->E + CB - 1) / CB;
+    cg_loop it;
+    loop(f, &it, begin, end_, "item");
+    LLVMValueRef b = LLVMBuildUDiv(f->b, it.iv, I(f, nblk), ""), e0 = imul(f, LLVMBuildURem(f->b, it.iv, I(f, nblk), ""), I(f, CB));
+    channels(f, s, W, &av, &a1, b, e0, min_i(f, iadd(f, e0, I(f, CB)), I(f, s->E)), fwd_body);
+    it.no_unroll = 1;
+    end(f, &it);
+}
+
+/* ---- backward ---- */
+
+/* Steps [t0, t1) of the chunk from the states in a->hs row 0: row j + 1 = h_(t0 + j), a->as row j = its exp(delta A). */
+static void recompute(fb *f, const ss *s, int w, const arrays *a, const LLVMValueRef *Ak, LLVMValueRef b, LLVMValueRef e,
+                      LLVMValueRef t0, LLVMValueRef t1, bool keep) {
+    cg_loop tl;
+    loop(f, &tl, t0, t1, "rt");
+    LLVMValueRef bt = iadd(f, imul(f, b, I(f, s->L)), tl.iv), i = iadd(f, imul(f, bt, I(f, s->E)), e);
+    LLVMValueRef d = vld(f, w, s->dl, i), du = fmul(f, d, vld(f, w, s->u, i)), r = imul(f, bt, I(f, s->N));
+    if (keep) {
+        LLVMValueRef j = imul(f, isub(f, tl.iv, t0), I(f, s->N));
+        step(f, s, w, Ak, d, du, r, a->hs, j, a->hs, iadd(f, j, I(f, s->N)), a->as, j);
+    } else {
+        step(f, s, w, Ak, d, du, r, a->h, I(f, 0), a->h, I(f, 0), NULL, NULL);
+    }
+    tl.no_unroll = 1;
+    end(f, &tl);
+}
+
+/* Step t of the backward: a->hs rows j (h_t-1) and j + 1 (h_t), a->as row j; gr = dL/dh_t carried in reverse. */
+static void back_step(fb *f, const ss *s, int w, const arrays *a, const LLVMValueRef *Ak, LLVMValueRef Dv, LLVMValueRef dDv,
+                      LLVMValueRef b, LLVMValueRef e, LLVMValueRef t, LLVMValueRef j) {
+    LLVMValueRef bt = iadd(f, imul(f, b, I(f, s->L)), t), i = iadd(f, imul(f, bt, I(f, s->E)), e), r = imul(f, bt, I(f, s->N));
+    LLVMValueRef hp0 = imul(f, j, I(f, s->N)), hc0 = iadd(f, hp0, I(f, s->N));
+    LLVMValueRef dy = vld(f, w, s->dy, i), uu = vld(f, w, s->u, i), d = vld(f, w, s->dl, i), dyi = dy;
+    LLVMValueRef Bk[s->N > 0 ? s->N : 1], Ck[s->N > 0 ? s->N : 1];
+    for (int64_t k = 0; k < s->N; k++) {
+        Bk[k] = vsplat(f, ld(f, s->Bm, iadd(f, r, I(f, k))), w);
+        Ck[k] = vsplat(f, ld(f, s->Cm, iadd(f, r, I(f, k))), w);
+    }
+    if (s->gated) { /* y_out = y silu(z): y recomputed from the state */
+        LLVMValueRef y = fmul(f, uu, Dv);
+        for (int64_t k = 0; k < s->N; k++) y = vfma(f, vget(f, w, a->hs, iadd(f, hc0, I(f, k))), Ck[k], y);
+        LLVMValueRef zi = vld(f, w, s->z, i), sg = vsigmoid(f, zi), one = vconst(f, 1, w);
+        LLVMValueRef dz = fmul(f, fmul(f, fmul(f, dy, y), sg), fadd(f, one, fmul(f, zi, fsub(f, one, sg))));
+        vst(f, w, s->out, iadd(f, I(f, s->o_dz), i), dz);
+        dyi = fmul(f, fmul(f, dy, zi), sg);
+    }
+    vset(f, w, dDv, I(f, 0), vfma(f, dyi, uu, vget(f, w, dDv, I(f, 0))));
+    LLVMValueRef du = fmul(f, dyi, Dv), dd = vconst(f, 0, w), dud = fmul(f, d, uu);
+    LLVMValueRef gB[s->N > 0 ? s->N : 1], gC[s->N > 0 ? s->N : 1]; /* dBm, dCm terms of these channels */
+    for (int64_t k = 0; k < s->N; k++) {
+        LLVMValueRef kk = I(f, k), ak = vget(f, w, a->as, iadd(f, hp0, kk));
+        LLVMValueRef g = vfma(f, vget(f, w, a->a1, kk), vget(f, w, a->gr, kk), fmul(f, dyi, Ck[k]));
+        vset(f, w, a->gr, kk, g);
+        vset(f, w, a->a1, kk, ak);
+        LLVMValueRef da = fmul(f, fmul(f, g, vget(f, w, a->hs, iadd(f, hp0, kk))), ak); /* d(delta A_k) */
+        dd = vfma(f, da, Ak[k], vfma(f, fmul(f, g, uu), Bk[k], dd));
+        vset(f, w, a->dA, kk, vfma(f, da, d, vget(f, w, a->dA, kk)));
+        du = vfma(f, fmul(f, g, d), Bk[k], du);
+        gC[k] = fmul(f, dyi, vget(f, w, a->hs, iadd(f, hc0, kk)));
+        gB[k] = fmul(f, g, dud);
+    }
+    vhsum_acc_n(f, w, gC, s->N, s->out, iadd(f, I(f, s->o_dC), r));
+    vhsum_acc_n(f, w, gB, s->N, s->out, iadd(f, I(f, s->o_dB), r));
+    vst(f, w, s->out, i, du);
+    vst(f, w, s->out, iadd(f, I(f, s->o_dd), i), dd);
+}
+
+static void grad_body(fb *f, const void *sv, int w, const void *av, LLVMValueRef b, LLVMValueRef e) {
+    const ss *s = sv;
+    const arrays *a = av;
+    LLVMValueRef Ak[s->N > 0 ? s->N : 1], Dv, N = I(f, s->N);
+    params(f, s, w, e, Ak, &Dv);
+    LLVMValueRef zero = vconst(f, 0, w);
+    for (int64_t k = 0; k < s->N; k++) {
+        LLVMValueRef kk = I(f, k);
+        vset(f, w, a->h, kk, zero), vset(f, w, a->gr, kk, zero), vset(f, w, a->a1, kk, zero), vset(f, w, a->dA, kk, zero);
+    }
+    LLVMValueRef dD = vat(f, w, a->dA, N); /* dD rides after dA's N entries */
+    vset(f, w, a->dA, N, zero);
+    /* forward sweep: a checkpoint at the start of every chunk */
+    cg_loop cl, tl;
+    loop_n(f, &cl, s->nchunks, "c");
+    LLVMValueRef t0 = imul(f, cl.iv, I(f, s->C)), t1 = min_i(f, iadd(f, t0, I(f, s->C)), I(f, s->L));
+    for (int64_t k = 0; k < s->N; k++) vset(f, w, a->ck, iadd(f, imul(f, cl.iv, N), I(f, k)), vget(f, w, a->h, I(f, k)));
+    recompute(f, s, w, a, Ak, b, e, t0, t1, false);
+    cl.no_unroll = 1;
+    end(f, &cl);
+    /* chunks from the last: recompute its states, walk them backwards */
+    loop_n(f, &cl, s->nchunks, "rc");
+    LLVMValueRef c = isub(f, I(f, s->nchunks - 1), cl.iv);
+    t0 = imul(f, c, I(f, s->C)), t1 = min_i(f, iadd(f, t0, I(f, s->C)), I(f, s->L));
+    for (int64_t k = 0; k < s->N; k++) vset(f, w, a->hs, I(f, k), vget(f, w, a->ck, iadd(f, imul(f, c, N), I(f, k))));
+    recompute(f, s, w, a, Ak, b, e, t0, t1, true);
+    loop(f, &tl, I(f, 0), isub(f, t1, t0), "bt");
+    LLVMValueRef j = isub(f, isub(f, isub(f, t1, t0), I(f, 1)), tl.iv);
+    back_step(f, s, w, a, Ak, Dv, dD, b, e, iadd(f, t0, j), j);
+    tl.no_unroll = 1;
+    end(f, &tl);
+    cl.no_unroll = 1;
+    end(f, &cl);
+    /* this batch item's partials of dA[e + lane, k] and dD[e + lane] */
+    LLVMValueRef pA = iadd(f, I(f, s->o_dA), imul(f, iadd(f, imul(f, b, I(f, s->E)), e), N));
+    for (int64_t k = 0; k < s->N; k++) vscatter(f, w, s->out, iadd(f, pA, I(f, k)), s->N, vget(f, w, a->dA, I(f, k)));
+    vst(f, w, s->out, iadd(f, I(f, s->o_dD), iadd(f, imul(f, b, I(f, s->E)), e)), vget(f, w, a->dA, N));
+}
+
+static void emit_grad(fb *f, const ss *s, LLVMValueRef begin, LLVMValueRef end_) {
+    int W = cg_jit_cpu(f->v->jit)->vec_floats;
+    arrays av = arrays_new(f, s, W, true), a1 = arrays_new(f, s, 1, true);
+    cg_loop it;
+    loop(f, &it, begin, end_, "b");
+    LLVMValueRef rows = imul(f, it.iv, I(f, s->L * s->N)); /* dBm, dCm of item b accumulate over channels */
+    zero(f, s->out, iadd(f, I(f, s->o_dB), rows), s->L * s->N);
+    zero(f, s->out, iadd(f, I(f, s->o_dC), rows), s->L * s->N);
+    channels(f, s, W, &av, &a1, it.iv, I(f, 0), I(f, s->E), grad_body);
+    it.no_unroll = 1;
+    end(f, &it);
+}
+
+/* ---- interface ---- */
+
+void cg_sscan_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work) {
+    ss s = ss_of(g, n, NULL, NULL);
+    bool grad = is_grad(n->op);
+    *range = grad ? s.B : s.B * ((s.E + CB - 1) / CB);
+    *work = s.B * s.L * s.E * (s.N ? s.N : 1) * (grad ? 12 : 4);
+}
+
+void cg_sscan_emit(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef out,
+                   const LLVMValueRef *in) {
+    ss s = ss_of(g, n, out, in);
+    if (is_grad(n->op)) emit_grad(f, &s, begin, end_);
+    else emit_fwd(f, &s, begin, end_);
+}
