@@ -14,7 +14,7 @@
  * Key blocks wholly at or below the block's first query need no mask; the rest (the diagonal) select -inf
  * for keys after the query (their probabilities exactly 0) and read clamped key rows past L (masked, so
  * never used). Query rows past L read row L - 1; their copies are stored before row L - 1's own values.
- * The softmax's exp is vexp_neg (below), not cg_math's general one: it is half the lse kernel's time.
+ * The softmax's exp is vexp_neg (below), not cg_math's general one (1.8x faster lse on AVX2).
  *
  * Backward: items (b, h), so dk and dv of a head belong to one item (no races, deterministic). Vectors run
  * along keys: per key block of W keys (kt, vt transposed on the stack, dkt, dvt accumulated there), for
@@ -91,8 +91,10 @@ static LLVMValueRef at_vmax(att *a, LLVMValueRef x, LLVMValueRef y) {
 /* e^x for x <= 0 (or -inf) as softmax needs it: x clamped at -80 (e^-80 ~ 2e-35 stands for anything
  * smaller, -inf included: negligible next to a row sum >= 1 or to probabilities <= 1), n = round(x / ln2),
  * r = x - n ln2 in two parts, e^r by its Taylor polynomial to r^7 (|r| <= ln2 / 2: truncation error
- * 5e-9 relative, below the float rounding), and 2^n added to the exponent bits (n >= -116: no denormals). ~16 vector ops, against
- * ~25 for cg_math's exp, which also handles overflow, denormal results and NaN. */
+ * 5e-9 relative, below the float rounding), and 2^n added to the exponent bits (n >= -116: no
+ * denormals). ~16 vector ops; cg_math's exp also handles overflow, denormal results and NaN. Measured at
+ * the tiny shape: attention_lse 0.52 vs 0.57 ms with AVX-512 (cg_math scales with vscalefps there),
+ * 0.72 vs 1.31 ms on an x86-64-v3 (AVX2) jit; attention 1.0 vs 1.05 and 1.43 vs 1.98 ms. */
 static LLVMValueRef vexp_neg(att *a, LLVMValueRef x) {
     fb *f = &a->f;
     LLVMTypeRef it = LLVMVectorType(a->i32, (unsigned)a->W);
