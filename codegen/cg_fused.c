@@ -3,6 +3,7 @@
  * Dimension names: B batch, L tokens, E channels, N state size. */
 #include "codegen/cg_fused.h"
 #include "codegen/cg_fb.h"
+#include "codegen/cg_fused_attn.h"
 #include "codegen/cg_fused_s4.h"
 
 #include <stdint.h>
@@ -132,11 +133,13 @@ cg_error cg_fused_mm_epilogue(cg_mm_epilogue_ctx *ctx, LLVMValueRef *acc) {
 /* ---- the interface ---- */
 
 bool cg_fused_has_kernel(ir_op op) { return is_sscan(op) || is_conv(op) || op == OP_layernorm ||
-                                            op == OP_layernorm_grad || cg_s4_has_kernel(op); }
+                                            op == OP_layernorm_grad || cg_s4_has_kernel(op) || cg_attn_has_kernel(op); }
 
 void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work) {
     *range = 1, *work = 1;
-    if (is_sscan(n->op)) {
+    if (cg_attn_has_kernel(n->op)) {
+        cg_attn_range(g, n, range, work);
+    } else if (is_sscan(n->op)) {
         cg_sscan_range(g, n, range, work);
     } else if (is_conv(n->op)) {
         cg_conv_range(g, n, range, work);
@@ -150,7 +153,8 @@ void cg_fused_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t
 void cg_fused_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_,
                    LLVMValueRef out, const LLVMValueRef *in) {
     fb f = {.v = v, .b = v->b, .f32 = LLVMFloatTypeInContext(cg_jit_context(v->jit))};
-    if (is_sscan(n->op)) cg_sscan_emit(&f, g, n, begin, end_, out, in);
+    if (cg_attn_has_kernel(n->op)) cg_attn_emit(v, g, n, begin, end_, out, in);
+    else if (is_sscan(n->op)) cg_sscan_emit(&f, g, n, begin, end_, out, in);
     else if (is_conv(n->op)) cg_conv_emit(&f, g, n, begin, end_, out, in);
     else if (n->op == OP_layernorm) emit_ln(&f, g, n, begin, end_, out, in);
     else if (n->op == OP_layernorm_grad) emit_ln_grad(&f, g, n, begin, end_, out, in);

@@ -125,6 +125,29 @@ static void mm_case(ir_op op, int64_t Bt, int64_t M, int64_t K, int64_t N, bool 
     ir_graph_free(g);
 }
 
+/* attention, attention_lse or attention_grad on q, k, v [B, L, H, hd] (o and lse of the grad's inputs computed
+ * by the forward ops, so the probabilities are consistent), softmax scale 1/sqrt(hd). */
+static void attn_case(ir_op op, int64_t B, int64_t L, int64_t H, int64_t hd, double tol) {
+    ir_graph *g = ir_graph_new();
+    ir_shape s = S(4, B, L, H, hd);
+    ir_id q = ir_input(g, "q", s), k = ir_input(g, "k", s), v = ir_input(g, "v", s);
+    ir_attrs a = {.value = 1 / sqrt((double)hd)};
+    ir_id y;
+    if (op == OP_attention) y = ir_build(g, op, (ir_id[]){q, k, v}, 3, &a, NULL);
+    else if (op == OP_attention_lse) y = ir_build(g, op, (ir_id[]){q, k}, 2, &a, NULL);
+    else {
+        ir_id o = ir_build(g, OP_attention, (ir_id[]){q, k, v}, 3, &a, NULL);
+        ir_id lse = ir_build(g, OP_attention_lse, (ir_id[]){q, k}, 2, &a, NULL);
+        y = ir_build(g, op, (ir_id[]){q, k, v, o, lse, ir_input(g, "do", s)}, 6, &a, NULL);
+    }
+    ir_output_add(g, "y", ir_unary(g, OP_neg, y));
+    char label[128];
+    snprintf(label, sizeof label, "%s B%lld L%lld H%lld hd%lld%s", ir_ops[op].name, (long long)B, (long long)L, (long long)H,
+             (long long)hd, getenv("ICLC_JIT_CPU") ? " (x86-64-v3)" : "");
+    if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, tol);
+    ir_graph_free(g);
+}
+
 /* Params from their initializers (seed 3), loss masks 1. */
 static void setup(rt_plan *p) {
     for (int i = 0; i < p->nbuffers; i++) {
@@ -214,10 +237,26 @@ int main(void) {
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) mm_case(mm[i], 2, 19, 24, 37, false, false);
     mm_case(OP_matmul_bias_res, 3, 9, 16, 64, true, false);
     mm_case(OP_matmul_bias_gelu, 1, 33, 7, 20, false, true);
+    /* attention: L = 1, blocks not dividing L, hd not a multiple of the vector width, H 1 and 3, B 2, a long
+     * sequence; on the host and on an AVX2 jit (8 lanes: two query vectors per block, other tails) */
+    ir_op at[] = {OP_attention, OP_attention_lse, OP_attention_grad};
+    for (int cpu = 0; cpu < 2; cpu++) {
+        if (cpu) setenv("ICLC_JIT_CPU", "x86-64-v3", 1);
+        for (size_t i = 0; i < 3; i++) {
+            double tol = at[i] == OP_attention_grad ? 1e-4 : 1e-5;
+            attn_case(at[i], 2, 1, 3, 5, tol);
+            attn_case(at[i], 1, 7, 1, 16, tol);
+            attn_case(at[i], 2, 37, 3, 13, tol);
+            attn_case(at[i], 2, 20, 2, 32, tol);
+            if (!cpu) attn_case(at[i], 1, 300, 2, 24, 1e-4); /* a long sequence */
+        }
+        unsetenv("ICLC_JIT_CPU");
+    }
     model_case("mamba", "selective_scan_gated_grad");
     model_case("s4", "s4_scan_grad");
     model_case("transformer", "layernorm_grad");
     model_case("transformer", "matmul_bias");
+    model_case("transformer", "attention_grad");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) diag("could not remove %s", dir);
     return done_testing();
