@@ -458,7 +458,9 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
         jp->barrier = calloc((size_t)pl->nkerns + 1, sizeof *jp->barrier);
         if (!jp->owner || !jp->barrier) goto oom;
         make_schedule(jp, threads);
+        for (int k = 0; k < pl->nkerns; k++) jp->info.barriers += jp->barrier[k], jp->info.single += jp->owner[k] >= 0;
     }
+    jp->info.one_region = jp->one_region;
     const char *prof = getenv("ICLC_JIT_PROFILE");
     if (prof && atoi(prof) > 0 && !(jp->prof = calloc((size_t)pl->nkerns + 1, sizeof *jp->prof))) goto oom;
     jp->info.plan = pl;
