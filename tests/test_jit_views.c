@@ -5,6 +5,7 @@
 #include "tests/jit_harness.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 enum { R1 = 16, R2 = 32, D = 64 }; /* layernorm_grad on x[R1, R2, D]: packed [dx | dw | db] */
@@ -133,6 +134,49 @@ static void checker_rejects(const ir_graph *g) {
     }
 }
 
+/* Runs a 2-thread plan of g once with inputs from the harness; copies output `name` into out. */
+static bool run_once(const ir_graph *g, bool nested, const char *name, float *out, int64_t n) {
+    char err[1024] = "";
+    rt_plan *p = rt_plan_compile(rt_executor_find("jit"), g, &(rt_plan_opts){.threads = 2}, err, sizeof err);
+    if (!p) {
+        diag("compile: %s", err);
+        return false;
+    }
+    fill_plan(p, FILL_SIGNED);
+    bool okay = true;
+    if (nested) { /* inside an outer region the step's region gets one thread: the in-order fallback */
+#pragma omp parallel num_threads(2)
+        {
+#pragma omp single
+            okay = rt_plan_run(p, 7, err, sizeof err);
+        }
+    } else okay = rt_plan_run(p, 7, err, sizeof err);
+    const float *o = rt_plan_buffer(p, name);
+    if (okay && o) memcpy(out, o, (size_t)n * sizeof *out);
+    rt_plan_free(p);
+    return okay && o;
+}
+
+/* The one-region step gives bit-identical outputs when it must fall back to one thread (a nested call)
+ * and in profile mode (a barrier after every kernel). */
+static void schedule_variants(const ir_graph *g) {
+    static const char *const outs[] = {"gx", "mx", "rows", "cols"};
+    for (int i = 0; i < 4; i++) {
+        ir_id id = ir_output_find(g, outs[i]);
+        int64_t n = ir_numel(g->nodes[id].shape);
+        float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b), *c = malloc((size_t)n * sizeof *c);
+        bool ran = a && b && c && run_once(g, false, outs[i], a, n) && run_once(g, true, outs[i], b, n);
+        setenv("ICLC_JIT_PROFILE", "1", 1);
+        ran = ran && run_once(g, false, outs[i], c, n);
+        unsetenv("ICLC_JIT_PROFILE");
+        if (ok(ran, "%s: three 2-thread runs", outs[i])) {
+            ok(memcmp(a, b, (size_t)n * sizeof *a) == 0, "%s: a nested call (one thread) gives the same bits", outs[i]);
+            ok(memcmp(a, c, (size_t)n * sizeof *a) == 0, "%s: profile mode gives the same bits", outs[i]);
+        }
+        free(a), free(b), free(c);
+    }
+}
+
 int main(void) {
     char dir[] = "/tmp/iclc-jit-views-XXXXXX";
     if (mkdtemp(dir)) setenv("XDG_CACHE_HOME", dir, 1), unsetenv("ICLC_NO_CACHE");
@@ -141,6 +185,7 @@ int main(void) {
     if (ok(!ir_failed(g) && ir_verify(g), "packed graph builds %s", ir_error(g))) {
         plan_shape(g);
         checker_rejects(g);
+        schedule_variants(g);
         check_graph("packed grad pieces", g, FILL_SIGNED, 2e-4); /* matmul sums in another order */
     }
     ir_graph_free(g);
