@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
     int kinds[5] = {0};
     for (int k = 0; k < ci.plan->nkerns; k++) kinds[ci.plan->kerns[k].kind]++;
     int64_t unplanned = 0;
-    for (int i = ci.plan->next; i < ci.plan->nslots; i++) unplanned += ci.plan->slots[i].bytes;
+    for (int i = ci.plan->next; i < ci.plan->nslots; i++) unplanned += ci.plan->slots[i].base < 0 ? ci.plan->slots[i].bytes : 0;
     fill(warm);
     double tj = time_runs(warm, steps);
     rt_plan *ip = rt_plan_compile(rt_executor_find("interp"), g, &po, err, sizeof err);

@@ -366,10 +366,11 @@ static bool place_arena(cg_plan *p, char *err, size_t errlen) {
     p->arena_bytes = 0;
     for (int i = p->next; i < p->nslots; i++) {
         cg_slot *s = &p->slots[i];
+        if (s->base >= 0) continue; /* views: placed with their base below */
         int n = 0;
         for (int j = p->next; j < i; j++) {
             const cg_slot *o = &p->slots[j];
-            if (o->def <= s->last && s->def <= o->last) tmp[n++] = (placed){o->offset, o->offset + o->bytes};
+            if (o->base < 0 && o->def <= s->last && s->def <= o->last) tmp[n++] = (placed){o->offset, o->offset + o->bytes};
         }
         qsort(tmp, (size_t)n, sizeof *tmp, cmp_placed);
         int64_t off = 0;
@@ -380,13 +381,41 @@ static bool place_arena(cg_plan *p, char *err, size_t errlen) {
         s->offset = off;
         if (off + s->bytes > p->arena_bytes) p->arena_bytes = off + s->bytes;
     }
+    for (int i = p->next; i < p->nslots; i++)
+        if (p->slots[i].base >= 0) p->slots[i].offset = p->slots[p->slots[i].base].offset + p->slots[i].view_off;
     free(tmp);
     return true;
+}
+
+/* The memory of slot s: executor buffer s (space s) or bytes [lo, hi) of the arena (space -1). */
+static void slot_mem(const cg_plan *p, int s, int *space, int64_t *lo, int64_t *hi) {
+    const cg_slot *x = &p->slots[s];
+    *space = s < p->next ? s : -1;
+    *lo = s < p->next ? 0 : x->offset;
+    *hi = *lo + x->bytes;
+}
+
+static bool slots_overlap(const cg_plan *p, int a, int b) {
+    int sa, sb;
+    int64_t la, ha, lb, hb;
+    slot_mem(p, a, &sa, &la, &ha);
+    slot_mem(p, b, &sb, &lb, &hb);
+    return sa == sb && la < hb && lb < ha && ha > la && hb > lb;
 }
 
 bool cg_plan_check(const cg_plan *p, char *err, size_t errlen) {
     for (int i = p->next; i < p->nslots; i++) {
         const cg_slot *s = &p->slots[i];
+        if (s->base >= 0) { /* a view: inside its base, which is a live arena temporary over the view's accesses */
+            const cg_slot *b = s->base < p->nslots && s->base >= p->next ? &p->slots[s->base] : NULL;
+            if (!b || b->base >= 0 || s->view_off < 0 || s->view_off + s->bytes > b->bytes || s->offset != b->offset + s->view_off)
+                return fail(err, errlen, "plan: view %d (%%%d) is not inside an arena buffer (base %d, +%" PRId64 ")", i, s->node,
+                            s->base, s->view_off);
+            if (b->def > s->def || b->last < s->last)
+                return fail(err, errlen, "plan: view %d (%%%d, kernels %d..%d) outlives its base %d (%%%d, kernels %d..%d)", i,
+                            s->node, s->def, s->last, s->base, b->node, b->def, b->last);
+            continue;
+        }
         if (s->offset < 0 || s->offset % 64 || s->offset + s->bytes > p->arena_bytes)
             return fail(err, errlen, "plan: buffer %d (%%%d) [%" PRId64 ", +%" PRId64 ") is outside the arena of %" PRId64 " bytes",
                         i, s->node, s->offset, s->bytes, p->arena_bytes);
@@ -394,20 +423,34 @@ bool cg_plan_check(const cg_plan *p, char *err, size_t errlen) {
             const cg_slot *o = &p->slots[j];
             bool live = o->def <= s->last && s->def <= o->last;
             bool overlap = o->offset < s->offset + s->bytes && s->offset < o->offset + o->bytes;
-            if (live && overlap && s->bytes && o->bytes)
+            if (o->base < 0 && live && overlap && s->bytes && o->bytes)
                 return fail(err, errlen, "plan: buffers %d (%%%d, kernels %d..%d) and %d (%%%d, kernels %d..%d) overlap while both live",
                             j, o->node, o->def, o->last, i, s->node, s->def, s->last);
         }
     }
     for (int k = 0; k < p->nkerns; k++) {
         const cg_kern *kn = &p->kerns[k];
-        int first = kn->kind == CGK_MATMUL ? 0 : 1, n = kn->kind == CGK_MATMUL ? 2 : kn->nbufs;
-        for (int i = first; i < n && kn->nroots <= 1; i++)
-            if (kn->bufs[i] == kn->dst) return fail(err, errlen, "plan: kernel %s reads the buffer it writes", kn->name);
-        if (kn->dst < 0 || kn->dst >= p->nslots || p->slots[kn->dst].def > k || p->slots[kn->dst].last < k)
-            return fail(err, errlen, "plan: kernel %s writes buffer %d outside its live range", kn->name, kn->dst);
+        for (int r = 0; r < kn->nroots; r++) {
+            int d = kn->dsts[r];
+            if (d < 0 || d >= p->nslots || p->slots[d].def > k || p->slots[d].last < k)
+                return fail(err, errlen, "plan: kernel %s writes buffer %d outside its live range", kn->name, d);
+            if (p->slots[d].base >= 0) return fail(err, errlen, "plan: kernel %s writes view %d", kn->name, d);
+            /* what it reads (a matmul: its operands and epilogue buffers; a group may list its own outputs,
+             * whose values it reuses per element) must not share memory with what it writes */
+            for (int i = 0; i < kn->nbufs; i++) {
+                int s = kn->bufs[i];
+                if (s < 0 || (kn->kind == CGK_MATMUL && (i == 2 || i == 3))) continue;
+                if (kn->kind != CGK_MATMUL && i == 0) continue;
+                bool own = false;
+                for (int q = 0; q < kn->nroots; q++) own = own || (s == kn->dsts[q] && kn->nroots > 1);
+                if (!own && slots_overlap(p, s, d))
+                    return fail(err, errlen, "plan: kernel %s reads buffer %d, which shares memory with the buffer %d it writes",
+                                kn->name, s, d);
+            }
+        }
         for (int i = 0; i < kn->nbufs; i++) {
             int s = kn->bufs[i];
+            if (s >= p->nslots) return fail(err, errlen, "plan: kernel %s uses buffer %d of %d", kn->name, s, p->nslots);
             if (s >= p->next && (p->slots[s].def > k || p->slots[s].last < k))
                 return fail(err, errlen, "plan: kernel %s uses buffer %d outside its live range", kn->name, s);
         }
@@ -452,6 +495,10 @@ static bool merge_flat(cg_plan *p, char *err, size_t errlen) {
             int nb = g->nbufs;
             int bufs[CG_MAX_BUFS];
             memcpy(bufs, g->bufs, sizeof bufs);
+            for (int i = 0; i < kn->nbufs && can; i++) { /* a view of a group output is read from memory */
+                int v = kn->bufs[i];
+                for (int r = 0; r < g->nroots && v >= 0; r++) can = can && p->slots[v].base != g->dsts[r];
+            }
             for (int i = 0; i < kn->nbufs && can; i++) {
                 bool have = false;
                 for (int j = 0; j < nb; j++) have = have || bufs[j] == kn->bufs[i];
@@ -624,7 +671,28 @@ static bool share_kernels(cg_plan *p, char *err, size_t errlen) {
 static int new_slot(cg_plan *p, int ext, ir_id node) {
     cg_slot *s = &p->slots[p->nslots];
     int64_t bytes = ir_numel(p->g->nodes[node].shape) * (int64_t)sizeof(float);
-    *s = (cg_slot){.ext = ext, .node = node, .bytes = ext >= 0 ? bytes : (bytes + 63) / 64 * 64, .def = -1, .last = -1};
+    *s = (cg_slot){.ext = ext, .node = node, .bytes = ext >= 0 ? bytes : (bytes + 63) / 64 * 64, .def = -1, .last = -1,
+                   .base = -1};
+    return p->nslots++;
+}
+
+/* A view slot for slice node id when it is one contiguous piece of an arena temporary (dims before its
+ * axis all 1): its bytes start*inner floats into the input's storage. -1 when it is not. */
+static int view_slot(cg_plan *p, ir_id id) {
+    const ir_node *n = &p->g->nodes[id];
+    if (n->op != OP_slice) return -1;
+    ir_id in = ir_in(p->g, n, 0);
+    int src = p->slot[in];
+    if (src < p->next) return -1; /* no storage, or an executor buffer */
+    int64_t outer, len, inner;
+    split_axis(p->g->nodes[in].shape, n->attr.axis, &outer, &len, &inner);
+    if (outer != 1) return -1;
+    const cg_slot *b = &p->slots[src];
+    int base = b->base >= 0 ? b->base : src;
+    int64_t off = (b->base >= 0 ? b->view_off : 0) + n->attr.start * inner * (int64_t)sizeof(float);
+    cg_slot *s = &p->slots[p->nslots];
+    *s = (cg_slot){.ext = -1, .node = id, .bytes = ir_numel(n->shape) * (int64_t)sizeof(float), .def = -1, .last = -1,
+                   .base = base, .view_off = off};
     return p->nslots++;
 }
 
@@ -778,6 +846,7 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
         } else if (m == CGM_STORED) {
             for (int i = 0; i < next && p->slot[id] < 0; i++)
                 if (ext[i].id == id && ext[i].is_output) p->slot[id] = i;
+            if (p->slot[id] < 0 && (p->slot[id] = view_slot(p, id)) >= 0) p->mode[id] = CGM_VIEW;
             if (p->slot[id] < 0) p->slot[id] = new_slot(p, -1, id);
         }
     }
@@ -825,6 +894,13 @@ cg_plan *cg_plan_build(const ir_graph *g, const cg_extbuf *ext, int next, const 
                                ? (kn->mm_info.scratch_bytes + 63) / 64 * 64 : p->scratch_bytes;
     }
     for (int i = 0; i < p->next; i++) p->ext_bytes += p->slots[i].bytes;
+    for (int i = p->next; i < p->nslots; i++) { /* a view keeps its base live over the view's readers */
+        const cg_slot *v = &p->slots[i];
+        if (v->base < 0 || v->def < 0) continue;
+        cg_slot *b = &p->slots[v->base];
+        if (b->def < 0 || v->def < b->def) b->def = v->def;
+        if (v->last > b->last) b->last = v->last;
+    }
     for (int i = p->next; i < p->nslots; i++)
         if (p->slots[i].def < 0) p->slots[i].def = p->slots[i].last = 0;
     if (!place_arena(p, err, errlen)) goto fail;
@@ -892,12 +968,20 @@ void cg_plan_print(const cg_plan *p, FILE *f) {
         if (s->ext >= 0)
             fprintf(f, "  b%-4d %-10s %-22s %10" PRId64 " B  %s\n", i, "executor", ir_type_str(n->dtype, n->shape, ty, sizeof ty),
                     s->bytes, n->op == OP_input || n->op == OP_param ? n->attr.name : "output");
+        else if (s->base >= 0)
+            fprintf(f, "  t%-4d view@%-9" PRId64 " %-22s %10" PRId64 " B  kernels %d..%d, in t%d at +%" PRId64 "\n", i, s->offset,
+                    ir_type_str(n->dtype, n->shape, ty, sizeof ty), s->bytes, s->def, s->last, s->base, s->view_off);
         else
             fprintf(f, "  t%-4d arena@%-8" PRId64 " %-22s %10" PRId64 " B  kernels %d..%d\n", i, s->offset,
                     ir_type_str(n->dtype, n->shape, ty, sizeof ty), s->bytes, s->def, s->last);
     }
     int64_t sum = 0;
-    for (int i = p->next; i < p->nslots; i++) sum += p->slots[i].bytes;
+    int nviews = 0;
+    for (int i = p->next; i < p->nslots; i++) {
+        if (p->slots[i].base < 0) sum += p->slots[i].bytes;
+        nviews += p->slots[i].base >= 0;
+    }
+    if (nviews) fprintf(f, "views: %d slices read in place (no kernel)\n", nviews);
     fprintf(f, "memory: arena %" PRId64 " B peak (%" PRId64 " B without reuse), executor buffers %" PRId64
                " B, matmul scratch %" PRId64 " B x %d threads\n",
             p->arena_bytes, sum, p->ext_bytes, p->scratch_bytes, p->threads);

@@ -13,6 +13,10 @@
  *     reads with a flipped ta/tb).
  *   - A reshape is INLINE when its input chain can be evaluated at a flat element index (elementwise over
  *     equal shapes or scalars): it then costs nothing but an index linearisation; else it is an ALIAS.
+ *   - A stored slice that is one contiguous piece of an arena temporary (only dims of size 1 before its
+ *     axis, e.g. a piece of a fused grad op's packed flat gradient) is a VIEW: no kernel, its slot is an
+ *     offset inside the source's slot, whose live range is extended over the view's readers. Never for
+ *     executor buffers (inputs swapped by carries, outputs); no kernel ever writes a view.
  *   - Consecutive flat loop kernels over the same element count are merged into one kernel with several
  *     outputs (e.g. Adam's clipped gradient, moments and update of one parameter).
  *   - Other nodes (elementwise, movement, const, iota, rand_mask) are INLINE into their consumers when all
@@ -21,7 +25,8 @@
  *     that reads them; any other node read by two kernels is STORED.
  * Memory plan: inputs, params and outputs live in the executor's own buffers; every other STORED value
  * gets an interval of one arena, reused by liveness (first fit over the kernel order); peak bytes are
- * known before running. cg_plan_check verifies that no two simultaneously live buffers overlap. */
+ * known before running. cg_plan_check verifies that no two simultaneously live buffers overlap, that views
+ * lie inside their live base, and that no kernel writes memory it reads (views resolved to their base). */
 #ifndef ICLC_CODEGEN_CG_PLAN_H
 #define ICLC_CODEGEN_CG_PLAN_H
 
@@ -33,7 +38,7 @@
 #include "codegen/cg_matmul.h"
 #include "ir/ir.h"
 
-typedef enum cg_mode { CGM_DEAD, CGM_INLINE, CGM_STORED, CGM_EXTERNAL, CGM_ALIAS } cg_mode;
+typedef enum cg_mode { CGM_DEAD, CGM_INLINE, CGM_STORED, CGM_EXTERNAL, CGM_ALIAS, CGM_VIEW } cg_mode;
 typedef enum cg_kind { CGK_LOOP, CGK_REDUCE, CGK_MATMUL, CGK_SCAN, CGK_CSCAN, CGK_FUSED } cg_kind;
 
 /* Special slot numbers in a kernel's buffer list. */
@@ -44,8 +49,10 @@ typedef struct cg_slot {
     int ext;            /* executor buffer index, or -1 for an arena temporary */
     ir_id node;         /* the node stored here */
     int64_t bytes;
-    int64_t offset;     /* arena temporaries: byte offset in the arena */
+    int64_t offset;     /* arena temporaries: byte offset in the arena (views: base's offset + view_off) */
     int def, last;      /* kernel indices: first write, last access (-1: none) */
+    int base;           /* a view: the arena temporary it lies in (never itself a view), else -1 */
+    int64_t view_off;   /* a view: byte offset inside base */
 } cg_slot;
 
 enum { CG_GROUP_MAX = 8 };
@@ -127,7 +134,8 @@ void cg_plan_free(cg_plan *p);
 int cg_plan_default_ext(const ir_graph *g, cg_extbuf **out);
 
 /* Checks the memory plan: every arena interval inside the arena, no two temporaries that are live at
- * the same time overlap, no kernel writes a buffer it reads. false + message on a violation. */
+ * the same time overlap, every view inside its base and within its base's live range, no kernel writes a
+ * view or memory it reads (a group may list its own outputs). false + message on a violation. */
 bool cg_plan_check(const cg_plan *p, char *err, size_t errlen);
 
 /* Prints kernels (name, kind, range, fused ops, buffers), buffers and peak memory. */

@@ -3,8 +3,17 @@
  *
  * A run fills one pointer per buffer slot (executor buffers may have been swapped by carries since the last
  * run; temporaries are fixed offsets of the arena), then calls the kernels in order. A kernel's range is
- * split evenly over the threads when its work is large enough to pay for a parallel region
- * (PARALLEL_WORK element operations); otherwise it runs on the calling thread. No allocation in a run. */
+ * split evenly over the threads when its work is large enough (PARALLEL_WORK element operations) and the
+ * tuner did not mark it serial; otherwise one thread runs it. No allocation in a run.
+ *
+ * With more than one thread the whole kernel list runs inside one parallel region (a "step" schedule made
+ * at compile time): every thread walks the list, runs its share of each parallel kernel and the serial
+ * kernels it owns, and waits at a barrier only before a kernel that touches memory written (or writes
+ * memory touched) by a kernel since the last barrier. A serial kernel goes to the thread that already ran
+ * what it depends on (a chain of small kernels needs no barrier) or else to the least loaded one, so
+ * independent small kernels run side by side. Executor buffers are distinct memory; arena temporaries
+ * are compared by byte range (a reused interval or a view conflicts with whatever shares its bytes).
+ * ICLC_JIT_SYNC=kernel restores one parallel region per kernel (for comparison). */
 #include "runtime/rt_exec_jit.h"
 #include "codegen/cg_op.h"
 #include "codegen/cg_cache.h"
@@ -36,6 +45,10 @@ typedef struct jit_plan {
     rt_jit_info info;
     double *prof; /* ICLC_JIT_PROFILE=1: seconds per kernel, printed when the plan is freed */
     int64_t runs;
+    /* the step schedule (threads > 1): per kernel, its thread (-1: split over all) and a barrier before it */
+    bool one_region;
+    int *owner;
+    bool *barrier;
 } jit_plan;
 
 static const rt_plan_ops jit_ops;
@@ -46,13 +59,82 @@ bool rt_jit_info_of(const rt_plan *p, rt_jit_info *out) {
     return true;
 }
 
+/* Whether kernel k runs on one thread (small work, one range item, or tuned serial). */
+static bool is_serial(const cg_kern *kn, int T) {
+    return T <= 1 || kn->range <= 1 || kn->work < PARALLEL_WORK || kn->serial;
+}
+
+/* Runs share t of nt of kernel k's range, [n*t/nt, n*(t+1)/nt), on OpenMP thread `self` (whose matmul
+ * packing scratch it uses). */
+static void run_part(jit_plan *jp, int k, int t, int nt, int self) {
+    const cg_kern *kn = &jp->plan->kerns[k];
+    void **bufs = jp->kbufs + (size_t)k * CG_MAX_BUFS;
+    int64_t n = kn->range, lo = n * t / nt, hi = n * (t + 1) / nt;
+    if (lo >= hi) return;
+    if (kn->kind != CGK_MATMUL) {
+        jp->fns[k](lo, hi, bufs);
+        return;
+    }
+    void *local[CG_MAX_BUFS]; /* matmul: this thread's packing scratch */
+    memcpy(local, bufs, (size_t)kn->nbufs * sizeof *local);
+    local[CG_MM_BUF_SCRATCH] = (char *)jp->scratch + (size_t)self * (size_t)jp->plan->scratch_bytes;
+    jp->fns[k](lo, hi, local);
+}
+
+/* One parallel region per kernel (ICLC_JIT_SYNC=kernel, and one thread). */
+static void run_per_kernel(jit_plan *jp, int T) {
+    const cg_plan *pl = jp->plan;
+    for (int k = 0; k < pl->nkerns; k++) {
+        const cg_kern *kn = &pl->kerns[k];
+        int64_t n = kn->range;
+        if (n <= 0) continue;
+        double t0 = jp->prof ? rt_now() : 0;
+        if (is_serial(kn, T)) run_part(jp, k, 0, 1, 0);
+        else {
+            int nt = T < n ? T : (int)n;
+#pragma omp parallel num_threads(nt)
+            {
+                int t = omp_get_thread_num(), tt = omp_get_num_threads();
+                run_part(jp, k, t, tt, t);
+            }
+        }
+        if (jp->prof) jp->prof[k] += rt_now() - t0;
+    }
+}
+
+/* The whole step in one parallel region (see the file comment): thread t's part of the schedule. In
+ * profile mode every kernel ends at a barrier and thread 0 charges it the time since the previous one. */
+static void run_step_thread(jit_plan *jp, int t, int T) {
+    const cg_plan *pl = jp->plan;
+    double t0 = jp->prof && t == 0 ? rt_now() : 0;
+    for (int k = 0; k < pl->nkerns; k++) {
+        const cg_kern *kn = &pl->kerns[k];
+        if (kn->range <= 0) continue;
+        if (jp->barrier[k] && !jp->prof) {
+#pragma omp barrier
+        }
+        int o = jp->owner[k];
+        if (o < 0) {
+            int nt = T < kn->range ? T : (int)kn->range;
+            if (t < nt) run_part(jp, k, t, nt, t);
+        } else if (o == t) run_part(jp, k, 0, 1, t);
+        if (jp->prof) {
+#pragma omp barrier
+            if (t == 0) {
+                double t1 = rt_now();
+                jp->prof[k] += t1 - t0;
+                t0 = t1;
+            }
+        }
+    }
+}
+
 static bool jit_run(rt_plan *p, uint64_t step, char *err, size_t errlen) {
     jit_plan *jp = (jit_plan *)p;
     const cg_plan *pl = jp->plan;
     (void)err, (void)errlen;
     jp->step = step;
     for (int i = 0; i < pl->next; i++) jp->slot_ptr[i] = p->buffers[i].data;
-    int T = jp->info.threads;
     for (int k = 0; k < pl->nkerns; k++) {
         const cg_kern *kn = &pl->kerns[k];
         void **bufs = jp->kbufs + (size_t)k * CG_MAX_BUFS;
@@ -60,30 +142,87 @@ static bool jit_run(rt_plan *p, uint64_t step, char *err, size_t errlen) {
             int s = kn->bufs[j];
             bufs[j] = s == CG_SLOT_STEP ? (void *)&jp->step : s == CG_SLOT_SCRATCH ? jp->scratch : jp->slot_ptr[s];
         }
-        int64_t n = kn->range;
-        if (n <= 0) continue;
-        double t0 = jp->prof ? rt_now() : 0;
-        int nt = T < n ? T : (int)n;
-        if (nt <= 1 || kn->work < PARALLEL_WORK || kn->serial) {
-            jp->fns[k](0, n, bufs);
-            if (jp->prof) jp->prof[k] += rt_now() - t0;
-            continue;
-        }
-        bool scratch = kn->kind == CGK_MATMUL;
-        int64_t sb = pl->scratch_bytes;
-#pragma omp parallel num_threads(nt)
+    }
+    int T = jp->info.threads;
+    if (!jp->one_region) run_per_kernel(jp, T);
+    else {
+#pragma omp parallel num_threads(T)
         {
-            int t = omp_get_thread_num(), tt = omp_get_num_threads();
-            void *local[CG_MAX_BUFS];
-            memcpy(local, bufs, (size_t)kn->nbufs * sizeof *local);
-            if (scratch) local[CG_MM_BUF_SCRATCH] = (char *)jp->scratch + (size_t)t * (size_t)sb;
-            int64_t lo = n * t / tt, hi = n * (t + 1) / tt;
-            if (lo < hi) jp->fns[k](lo, hi, local);
+            int t = omp_get_thread_num();
+            if (omp_get_num_threads() == T) run_step_thread(jp, t, T);
+            else if (t == 0) run_per_kernel(jp, 1); /* fewer threads than planned: all on this one */
         }
-        if (jp->prof) jp->prof[k] += rt_now() - t0;
     }
     jp->runs++;
     return true;
+}
+
+/* The memory kernel k writes (w) or touches (a): executor buffer s, or the arena bytes [lo, hi). */
+typedef struct span {
+    int space; /* executor buffer index, or -1: the arena */
+    int64_t lo, hi;
+} span;
+
+static span slot_span(const cg_plan *pl, int s) {
+    const cg_slot *x = &pl->slots[s];
+    return s < pl->next ? (span){s, 0, x->bytes} : (span){-1, x->offset, x->offset + x->bytes};
+}
+
+static bool spans_meet(span a, span b) { return a.space == b.space && a.lo < b.hi && b.lo < a.hi; }
+
+/* Does kernel j depend on kernel i (either writes memory the other one reads or writes)? */
+static bool kernels_conflict(const cg_plan *pl, const cg_kern *i, const cg_kern *j) {
+    for (int pass = 0; pass < 2; pass++) {
+        const cg_kern *w = pass ? j : i, *a = pass ? i : j;
+        for (int r = 0; r < w->nroots; r++) {
+            span ws = slot_span(pl, w->dsts[r]);
+            for (int b = 0; b < a->nbufs; b++)
+                if (a->bufs[b] >= 0 && spans_meet(ws, slot_span(pl, a->bufs[b]))) return true;
+            for (int q = 0; q < a->nroots; q++)
+                if (spans_meet(ws, slot_span(pl, a->dsts[q]))) return true;
+        }
+    }
+    return false;
+}
+
+/* The step schedule for T threads: owner and barrier per kernel (see the file comment). Kernels since
+ * the last barrier form the current epoch; load[] is the work each thread has in it. */
+static void make_schedule(jit_plan *jp, int T) {
+    const cg_plan *pl = jp->plan;
+    int *epoch = jp->owner + pl->nkerns; /* scratch after owner[] (allocated 2x) */
+    int nepoch = 0;
+    double load[64];
+    int TT = T < 64 ? T : 64;
+    memset(load, 0, sizeof load);
+    for (int k = 0; k < pl->nkerns; k++) {
+        const cg_kern *kn = &pl->kerns[k];
+        jp->owner[k] = -1, jp->barrier[k] = false;
+        if (kn->range <= 0) continue;
+        bool serial = is_serial(kn, T);
+        int dep_owner = -2; /* -2: no dependency in the epoch; >= 0: all on that thread; -1: several/parallel */
+        for (int e = 0; e < nepoch && dep_owner != -1; e++) {
+            int i = epoch[e];
+            if (!kernels_conflict(pl, &pl->kerns[i], kn)) continue;
+            int o = jp->owner[i];
+            dep_owner = o < 0 || (dep_owner >= 0 && dep_owner != o) ? -1 : o;
+        }
+        bool need = serial ? dep_owner == -1 : dep_owner != -2;
+        if (need) {
+            jp->barrier[k] = true;
+            nepoch = 0;
+            memset(load, 0, sizeof load);
+        }
+        if (serial) {
+            int o = dep_owner >= 0 && !need ? dep_owner : 0;
+            if (dep_owner == -2 || need)
+                for (int t = 1; t < TT; t++)
+                    if (load[t] < load[o]) o = t;
+            jp->owner[k] = o;
+            load[o] += (double)kn->work + 1000; /* + a kernel call's fixed cost */
+        } else
+            for (int t = 0; t < TT; t++) load[t] += (double)kn->work / T + 1000;
+        epoch[nepoch++] = k;
+    }
 }
 
 /* The kernels that took the most time, with their share (ICLC_JIT_PROFILE=1). */
@@ -92,6 +231,12 @@ static void print_profile(const jit_plan *jp) {
     double total = 0;
     for (int k = 0; k < pl->nkerns; k++) total += jp->prof[k];
     fprintf(stderr, "jit profile: %lld runs, %.3f ms per run in kernels\n", (long long)jp->runs, 1e3 * total / (double)(jp->runs ? jp->runs : 1));
+    if (jp->one_region) {
+        int nb = 0, ns = 0, run = 0;
+        for (int k = 0; k < pl->nkerns; k++) nb += jp->barrier[k], ns += jp->owner[k] >= 0, run += pl->kerns[k].range > 0;
+        fprintf(stderr, "jit schedule: one parallel region of %d threads, %d kernels (%d on one thread), %d barriers "
+                        "(profile mode adds one after every kernel)\n", jp->info.threads, run, ns, nb);
+    }
     for (int shown = 0; shown < 25; shown++) {
         int best = -1;
         for (int k = 0; k < pl->nkerns; k++)
@@ -142,6 +287,8 @@ static void jit_free(rt_plan *p) {
     free(jp->scratch);
     free(jp->slot_ptr);
     free(jp->kbufs);
+    free(jp->owner);
+    free(jp->barrier);
     rt_plan_release(p);
     free(jp);
 }
@@ -305,6 +452,16 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
         jp->fns[k] = (cg_kernel_fn)fn;
     }
     for (int i = pl->next; i < pl->nslots; i++) jp->slot_ptr[i] = (char *)jp->arena + pl->slots[i].offset;
+    const char *sync = getenv("ICLC_JIT_SYNC"); /* "kernel": one parallel region per kernel */
+    jp->one_region = threads > 1 && !(sync && strcmp(sync, "kernel") == 0);
+    if (jp->one_region) {
+        jp->owner = calloc(2 * (size_t)pl->nkerns + 1, sizeof *jp->owner);
+        jp->barrier = calloc((size_t)pl->nkerns + 1, sizeof *jp->barrier);
+        if (!jp->owner || !jp->barrier) goto oom;
+        make_schedule(jp, threads);
+        for (int k = 0; k < pl->nkerns; k++) jp->info.barriers += jp->barrier[k], jp->info.single += jp->owner[k] >= 0;
+    }
+    jp->info.one_region = jp->one_region;
     const char *prof = getenv("ICLC_JIT_PROFILE");
     if (prof && atoi(prof) > 0 && !(jp->prof = calloc((size_t)pl->nkerns + 1, sizeof *jp->prof))) goto oom;
     jp->info.plan = pl;
