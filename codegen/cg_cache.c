@@ -26,12 +26,14 @@ bool cg_cache_dir(char *buf, size_t len) {
     return n > 0 && (size_t)n < len;
 }
 
+extern const char iclc_codegen_hash[]; /* build/codegen_hash.c: MD5 of codegen/ and ir/ sources */
+
 void cg_cache_key(const cg_jit *jit, uint64_t graph, int threads, char *buf, size_t len) {
     char llvm[32];
     cg_jit_llvm_version(llvm);
     const cg_cpu *cpu = cg_jit_cpu(jit);
-    snprintf(buf, len, "format=%d graph=%016llx cpu=%s features=%s llvm=%s threads=%d", CG_CACHE_FORMAT,
-             (unsigned long long)graph, cpu->name, cpu->features ? cpu->features : "", llvm, threads);
+    snprintf(buf, len, "format=%d code=%s graph=%016llx cpu=%s features=%s llvm=%s threads=%d", CG_CACHE_FORMAT,
+             iclc_codegen_hash, (unsigned long long)graph, cpu->name, cpu->features ? cpu->features : "", llvm, threads);
 }
 
 bool cg_cache_path(const char *key, char *buf, size_t len) {

@@ -4,9 +4,10 @@
  * key, "jit-<16 hex digits of the key's hash>.obj":
  *   "ICLCJIT\n"  u32 format version  u32 key length  key bytes  u64 plan digest  u32 object count
  *   then per object: u64 size  u64 FNV-1a-64 checksum of the object  object bytes
- * The key string names everything the code depends on (format version, graph hash, CPU name and
- * features, LLVM version, thread count); the plan digest guards against a planner that changed
- * without a format bump. A file that is truncated, corrupted or for another key is ignored with a
+ * The key string names everything the code depends on (format version, the MD5 of the code
+ * generator's and IR's sources (build/codegen_hash.c, scripts/source_hash.cmake: a changed kernel
+ * generator never reuses old objects), graph hash, CPU name and features, LLVM version, thread count);
+ * the plan digest guards against a planner that changed without a format bump. A file that is truncated, corrupted or for another key is ignored with a
  * warning on stderr (and overwritten by the rebuild). Files are written atomically. */
 #ifndef ICLC_CODEGEN_CG_CACHE_H
 #define ICLC_CODEGEN_CG_CACHE_H
