@@ -10,10 +10,11 @@
  *   forward   items b; time in tiles of TT steps, every channel group per tile with its N states in
  *             registers (saved on the stack between tiles)
  *   backward  items b (everything of batch item b: dBm/dCm rows sum over channels, dA/dD are per-batch
- *             partials, see ir_grad_per_batch); per channel group: a forward sweep keeps a checkpoint of the
- *             states every ~sqrt(L) steps, then chunk by chunk from the last: the chunk's states (and their
- *             exp(delta A)) are recomputed onto the stack and walked backwards. Two exps per state element;
- *             no B x L x E x N tensor anywhere. */
+ *             partials, see ir_grad_per_batch); per channel group: when the whole sequence's states fit
+ *             the stack budget they are computed onto it at once and walked backwards (one exp per state
+ *             element); else a forward sweep keeps a checkpoint every ~sqrt(L) steps, then chunk by chunk
+ *             from the last the chunk's states (and their exp(delta A)) are recomputed and walked
+ *             backwards (two exps). No B x L x E x N tensor anywhere. */
 #include "codegen/cg_fb.h"
 
 #include <stdbool.h>
@@ -30,8 +31,12 @@ typedef struct ss {
     int64_t o_dd, o_dA, o_dB, o_dC, o_dD, o_dz;
 } ss;
 
-/* Chunk length of the backward's checkpoints (as the interpreter): ~sqrt(L). */
-static int64_t chunk_len(int64_t L) {
+/* Chunk length of the backward's checkpoints: the whole sequence when its states and exps for W lanes fit
+ * in WHOLE_BYTES of stack (no checkpoint sweep at all: one exp per state element fewer), else ~sqrt(L)
+ * as the interpreter. The results do not depend on it (recomputation repeats the same operations). */
+#define WHOLE_BYTES (256.0 * 1024)
+static int64_t chunk_len(int64_t L, int64_t N, int W) {
+    if (2.0 * (double)(L + 1) * (double)N * W * 4 <= WHOLE_BYTES) return L > 0 ? L : 1;
     int64_t c = 1;
     while (c * c < L) c++;
     return c;
@@ -46,7 +51,6 @@ static ss ss_of(const ir_graph *g, const ir_node *n, LLVMValueRef out, const LLV
     if (!in) return s;
     s.u = in[0], s.dl = in[1], s.A = in[2], s.Bm = in[3], s.Cm = in[4], s.D = in[5];
     s.z = s.gated ? in[6] : NULL;
-    s.C = chunk_len(s.L), s.nchunks = s.L ? (s.L + s.C - 1) / s.C : 0;
     if (is_grad(n->op)) {
         s.dy = in[n->nin - 1];
         s.o_dd = ir_grad_offset(g, n, 1), s.o_dA = ir_grad_offset(g, n, 2), s.o_dB = ir_grad_offset(g, n, 3);
@@ -219,14 +223,16 @@ static void grad_body(fb *f, const void *sv, int w, const void *av, LLVMValueRef
     }
     LLVMValueRef dD = vat(f, w, a->dA, N); /* dD rides after dA's N entries */
     vset(f, w, a->dA, N, zero);
-    /* forward sweep: a checkpoint at the start of every chunk */
+    /* forward sweep: a checkpoint at the start of every chunk (the last chunk's steps are not needed) */
     cg_loop cl, tl;
-    loop_n(f, &cl, s->nchunks, "c");
-    LLVMValueRef t0 = imul(f, cl.iv, I(f, s->C)), t1 = min_i(f, iadd(f, t0, I(f, s->C)), I(f, s->L));
+    loop_n(f, &cl, s->nchunks - 1, "c");
+    LLVMValueRef t0 = imul(f, cl.iv, I(f, s->C)), t1 = iadd(f, t0, I(f, s->C));
     for (int64_t k = 0; k < s->N; k++) vset(f, w, a->ck, iadd(f, imul(f, cl.iv, N), I(f, k)), vget(f, w, a->h, I(f, k)));
     recompute(f, s, w, a, Ak, b, e, t0, t1, false);
     cl.no_unroll = 1;
     end(f, &cl);
+    for (int64_t k = 0; k < s->N && s->nchunks > 0; k++)
+        vset(f, w, a->ck, iadd(f, I(f, (s->nchunks - 1) * s->N), I(f, k)), vget(f, w, a->h, I(f, k)));
     /* chunks from the last: recompute its states, walk them backwards */
     loop_n(f, &cl, s->nchunks, "rc");
     LLVMValueRef c = isub(f, I(f, s->nchunks - 1), cl.iv);
@@ -271,6 +277,7 @@ void cg_sscan_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t
 void cg_sscan_emit(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef out,
                    const LLVMValueRef *in) {
     ss s = ss_of(g, n, out, in);
+    s.C = chunk_len(s.L, s.N, cg_jit_cpu(f->v->jit)->vec_floats), s.nchunks = s.L ? (s.L + s.C - 1) / s.C : 0;
     if (is_grad(n->op)) emit_grad(f, &s, begin, end_);
     else emit_fwd(f, &s, begin, end_);
 }
