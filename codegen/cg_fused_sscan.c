@@ -113,13 +113,15 @@ static void fwd_body(fb *f, const void *sv, int w, const void *stp, LLVMValueRef
     cg_loop tl;
     loop(f, &tl, st_->t0, st_->t1, "t");
     LLVMValueRef bt = iadd(f, imul(f, b, I(f, s->L)), tl.iv), i = iadd(f, imul(f, bt, I(f, s->E)), e), r = imul(f, bt, I(f, s->N));
-    LLVMValueRef d = vld(f, w, s->dl, i), uu = vld(f, w, s->u, i), du = fmul(f, d, uu), y = fmul(f, uu, Dv);
+    LLVMValueRef d = vld(f, w, s->dl, i), uu = vld(f, w, s->u, i), du = fmul(f, d, uu);
+    LLVMValueRef y2[2] = {fmul(f, uu, Dv), vconst(f, 0, w)}; /* two sums over k: half the fma chain's latency */
     for (int64_t k = 0; k < s->N; k++) {
         LLVMValueRef kk = I(f, k), ak = fexp(f, fmul(f, d, Ak[k]));
         LLVMValueRef h = vfma(f, ak, vget(f, w, st_->h, kk), fmul(f, du, vsplat(f, ld(f, s->Bm, iadd(f, r, kk)), w)));
         vset(f, w, st_->h, kk, h);
-        y = vfma(f, h, vsplat(f, ld(f, s->Cm, iadd(f, r, kk)), w), y);
+        y2[k & 1] = vfma(f, h, vsplat(f, ld(f, s->Cm, iadd(f, r, kk)), w), y2[k & 1]);
     }
+    LLVMValueRef y = fadd(f, y2[0], y2[1]);
     if (s->gated) {
         LLVMValueRef zi = vld(f, w, s->z, i);
         y = fmul(f, y, fmul(f, zi, vsigmoid(f, zi)));
@@ -183,15 +185,17 @@ static void back_step(fb *f, const ss *s, int w, const arrays *a, const LLVMValu
         Ck[k] = vsplat(f, ld(f, s->Cm, iadd(f, r, I(f, k))), w);
     }
     if (s->gated) { /* y_out = y silu(z): y recomputed from the state */
-        LLVMValueRef y = fmul(f, uu, Dv);
-        for (int64_t k = 0; k < s->N; k++) y = vfma(f, vget(f, w, a->hs, iadd(f, hc0, I(f, k))), Ck[k], y);
+        LLVMValueRef y2[2] = {fmul(f, uu, Dv), vconst(f, 0, w)};
+        for (int64_t k = 0; k < s->N; k++) y2[k & 1] = vfma(f, vget(f, w, a->hs, iadd(f, hc0, I(f, k))), Ck[k], y2[k & 1]);
+        LLVMValueRef y = fadd(f, y2[0], y2[1]);
         LLVMValueRef zi = vld(f, w, s->z, i), sg = vsigmoid(f, zi), one = vconst(f, 1, w);
         LLVMValueRef dz = fmul(f, fmul(f, fmul(f, dy, y), sg), fadd(f, one, fmul(f, zi, fsub(f, one, sg))));
         vst(f, w, s->out, iadd(f, I(f, s->o_dz), i), dz);
         dyi = fmul(f, fmul(f, dy, zi), sg);
     }
     vset(f, w, dDv, I(f, 0), vfma(f, dyi, uu, vget(f, w, dDv, I(f, 0))));
-    LLVMValueRef du = fmul(f, dyi, Dv), dd = vconst(f, 0, w), dud = fmul(f, d, uu);
+    /* du and d(delta) sum over k in two accumulators each (shorter dependency chains) */
+    LLVMValueRef du2[2] = {fmul(f, dyi, Dv), vconst(f, 0, w)}, dd2[2] = {vconst(f, 0, w), vconst(f, 0, w)}, dud = fmul(f, d, uu);
     LLVMValueRef gB[s->N > 0 ? s->N : 1], gC[s->N > 0 ? s->N : 1]; /* dBm, dCm terms of these channels */
     for (int64_t k = 0; k < s->N; k++) {
         LLVMValueRef kk = I(f, k), ak = vget(f, w, a->as, iadd(f, hp0, kk));
@@ -199,16 +203,16 @@ static void back_step(fb *f, const ss *s, int w, const arrays *a, const LLVMValu
         vset(f, w, a->gr, kk, g);
         vset(f, w, a->a1, kk, ak);
         LLVMValueRef da = fmul(f, fmul(f, g, vget(f, w, a->hs, iadd(f, hp0, kk))), ak); /* d(delta A_k) */
-        dd = vfma(f, da, Ak[k], vfma(f, fmul(f, g, uu), Bk[k], dd));
+        dd2[k & 1] = vfma(f, da, Ak[k], vfma(f, fmul(f, g, uu), Bk[k], dd2[k & 1]));
         vset(f, w, a->dA, kk, vfma(f, da, d, vget(f, w, a->dA, kk)));
-        du = vfma(f, fmul(f, g, d), Bk[k], du);
+        du2[k & 1] = vfma(f, fmul(f, g, d), Bk[k], du2[k & 1]);
         gC[k] = fmul(f, dyi, vget(f, w, a->hs, iadd(f, hc0, kk)));
         gB[k] = fmul(f, g, dud);
     }
     vhsum_acc_n(f, w, gC, s->N, s->out, iadd(f, I(f, s->o_dC), r));
     vhsum_acc_n(f, w, gB, s->N, s->out, iadd(f, I(f, s->o_dB), r));
-    vst(f, w, s->out, i, du);
-    vst(f, w, s->out, iadd(f, I(f, s->o_dd), i), dd);
+    vst(f, w, s->out, i, fadd(f, du2[0], du2[1]));
+    vst(f, w, s->out, iadd(f, I(f, s->o_dd), i), fadd(f, dd2[0], dd2[1]));
 }
 
 static void grad_body(fb *f, const void *sv, int w, const void *av, LLVMValueRef b, LLVMValueRef e) {
