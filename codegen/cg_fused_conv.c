@@ -125,6 +125,9 @@ void cg_conv_emit(fb *f, const ir_graph *g, const ir_node *n, LLVMValueRef begin
     cg_loop it;
     loop(f, &it, begin, end_, "item");
     if (is_grad(n->op)) {
+        LLVMValueRef row0 = imul(f, it.iv, I(f, c.L * c.E)); /* this item's rows, read one line per row and group */
+        fb_prefetch_range(f, c.x, row0, c.L * c.E, 0), fb_prefetch_range(f, c.dy, row0, c.L * c.E, 0);
+        fb_prefetch_range(f, c.out, row0, c.L * c.E, 1);
         channels(f, &c, W, &accw, &acc1, it.iv, I(f, 0), I(f, c.E), grad_body);
     } else {
         int64_t nblk = (c.E + CB - 1) / CB;

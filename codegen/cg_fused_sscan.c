@@ -140,10 +140,16 @@ static void emit_fwd(fb *f, const ss *s, LLVMValueRef begin, LLVMValueRef end_) 
     int W = cg_jit_cpu(f->v->jit)->vec_floats;
     LLVMValueRef saved = stack(f, s->E * s->N, "saved");
     fwd_state sw = {.h = vstack(f, W, s->N, "h"), .saved = saved}, s1 = {.h = vstack(f, 1, s->N, "h1"), .saved = saved};
+    int64_t T = 4.0 * 4.0 * (double)(s->B * s->L * s->E) > TILE_BYTES ? TT : (s->L > 0 ? s->L : 1);
     cg_loop it, tt;
     loop(f, &it, begin, end_, "item");
     zero(f, saved, I(f, 0), s->E * s->N);
-    int64_t T = 4.0 * 4.0 * (double)(s->B * s->L * s->E) > TILE_BYTES ? TT : (s->L > 0 ? s->L : 1);
+    if (T == s->L) { /* one tile: this item's rows, read one line per row and group below */
+        LLVMValueRef row0 = imul(f, it.iv, I(f, s->L * s->E));
+        fb_prefetch_range(f, s->u, row0, s->L * s->E, 0), fb_prefetch_range(f, s->dl, row0, s->L * s->E, 0);
+        if (s->gated) fb_prefetch_range(f, s->z, row0, s->L * s->E, 0);
+        fb_prefetch_range(f, s->out, row0, s->L * s->E, 1);
+    }
     loop_n(f, &tt, (s->L + T - 1) / T, "tile");
     sw.t0 = s1.t0 = imul(f, tt.iv, I(f, T));
     sw.t1 = s1.t1 = min_i(f, iadd(f, sw.t0, I(f, T)), I(f, s->L));
@@ -264,6 +270,12 @@ static void emit_grad(fb *f, const ss *s, LLVMValueRef begin, LLVMValueRef end_)
     LLVMValueRef rows = imul(f, it.iv, I(f, s->L * s->N)); /* dBm, dCm of item b accumulate over channels */
     zero(f, s->out, iadd(f, I(f, s->o_dB), rows), s->L * s->N);
     zero(f, s->out, iadd(f, I(f, s->o_dC), rows), s->L * s->N);
+    LLVMValueRef row0 = imul(f, it.iv, I(f, s->L * s->E)); /* this item's rows of every [B, L, E] operand */
+    LLVMValueRef ins[4] = {s->u, s->dl, s->dy, s->z};
+    for (int j = 0; j < (s->gated ? 4 : 3); j++) fb_prefetch_range(f, ins[j], row0, s->L * s->E, 0);
+    fb_prefetch_range(f, s->out, row0, s->L * s->E, 1); /* du, d delta (and dz) are written likewise */
+    fb_prefetch_range(f, s->out, iadd(f, I(f, s->o_dd), row0), s->L * s->E, 1);
+    if (s->gated) fb_prefetch_range(f, s->out, iadd(f, I(f, s->o_dz), row0), s->L * s->E, 1);
     channels(f, s, W, &av, &a1, it.iv, I(f, 0), I(f, s->E), grad_body);
     it.no_unroll = 1;
     end(f, &it);
