@@ -19,9 +19,10 @@
 
 #include <stdbool.h>
 
-/* Time steps per tile of the forward, when its streams (u, delta, z, y) exceed TILE_BYTES (else one tile). */
-enum { TT = 32 };
-#define TILE_BYTES (16.0 * 1024 * 1024)
+/* Time steps per tile of the forward, when its streams (u, delta, z, y) exceed TILE_BYTES or the sequence
+ * has TILE_STEPS steps or more (an item's rows would not stay in cache; else one tile). */
+enum { TT = 32, TILE_STEPS = 256 };
+#define TILE_BYTES (32.0 * 1024 * 1024)
 
 /* One selective-scan node: sizes, operands and the packed gradient's offsets. */
 typedef struct ss {
@@ -134,13 +135,15 @@ static void fwd_body(fb *f, const void *sv, int w, const void *stp, LLVMValueRef
 
 /* Items b; time in tiles of TT steps, every channel group per tile: each tile reads whole rows of u,
  * delta, z (contiguous) instead of one cache line per row and group, which DRAM and the prefetchers serve
- * far better once the tensors outgrow the caches (B 64, L 82, E 256: 12.4 -> 6.2 ms; below TILE_BYTES
- * one tile, which measured faster). */
+ * far better once the tensors outgrow the caches. Below TILE_BYTES one tile, the item's rows prefetched
+ * first as sequential streams: measured faster (small mamba, E 256, in a training step: 7.8 ms tiled,
+ * 6.7 ms untiled + prefetch; without the prefetch untiled was the slowest). */
 static void emit_fwd(fb *f, const ss *s, LLVMValueRef begin, LLVMValueRef end_) {
     int W = cg_jit_cpu(f->v->jit)->vec_floats;
     LLVMValueRef saved = stack(f, s->E * s->N, "saved");
     fwd_state sw = {.h = vstack(f, W, s->N, "h"), .saved = saved}, s1 = {.h = vstack(f, 1, s->N, "h1"), .saved = saved};
-    int64_t T = 4.0 * 4.0 * (double)(s->B * s->L * s->E) > TILE_BYTES ? TT : (s->L > 0 ? s->L : 1);
+    bool tiles = 4.0 * 4.0 * (double)(s->B * s->L * s->E) > TILE_BYTES || s->L >= TILE_STEPS;
+    int64_t T = tiles ? TT : (s->L > 0 ? s->L : 1);
     cg_loop it, tt;
     loop(f, &it, begin, end_, "item");
     zero(f, saved, I(f, 0), s->E * s->N);

@@ -205,7 +205,7 @@ int main(void) {
             sscan_case(2, 11, 37, 16, gated, grad); /* two 16-channel blocks + 5: vector and scalar bodies */
             sscan_case(1, 1, 20, 4, gated, grad);   /* one step */
             sscan_case(2, 50, 19, 8, gated, grad);  /* the whole sequence on the stack */
-            if (grad) sscan_case(1, 300, 18, 16, gated, grad); /* checkpoint chunks, the last one short */
+            sscan_case(1, 300, 18, 16, gated, grad); /* forward: time tiles; grad: checkpoint chunks, the last short */
         }
     for (int silu = 0; silu < 2; silu++)
         for (int grad = 0; grad < 2; grad++) {
