@@ -41,10 +41,6 @@ static inline LLVMValueRef ffma(fb *f, LLVMValueRef a, LLVMValueRef b, LLVMValue
     return cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.fma", &f->f32, 1, args, 3);
 }
 static inline LLVMValueRef fexp(fb *f, LLVMValueRef x) { return cg_math1(f->v, "exp", x); }
-static inline LLVMValueRef fsigmoid(fb *f, LLVMValueRef x) {
-    LLVMValueRef s = cg_math1(f->v, "sigmoid", x);
-    return s ? s : LLVMBuildFDiv(f->b, F(f, 1), fadd(f, F(f, 1), fexp(f, LLVMBuildFNeg(f->b, x, ""))), "");
-}
 /* A float array of n elements on the stack (emitted where the builder is: the entry block). */
 static inline LLVMValueRef stack(fb *f, int64_t n, const char *name) {
     return LLVMBuildArrayAlloca(f->b, f->f32, I(f, n > 0 ? n : 1), name);
@@ -58,12 +54,6 @@ static inline void zero(fb *f, LLVMValueRef p, LLVMValueRef off, int64_t n) {
     cg_loop l;
     loop_n(f, &l, n, "z");
     st(f, p, iadd(f, off, l.iv), F(f, 0));
-    end(f, &l);
-}
-static inline void copy(fb *f, LLVMValueRef dst, LLVMValueRef doff, LLVMValueRef src, LLVMValueRef soff, int64_t n) {
-    cg_loop l;
-    loop_n(f, &l, n, "cp");
-    st(f, dst, iadd(f, doff, l.iv), ld(f, src, iadd(f, soff, l.iv)));
     end(f, &l);
 }
 
@@ -98,15 +88,6 @@ static inline void vscatter(fb *f, int w, LLVMValueRef p, LLVMValueRef i, int64_
     }
     for (int l = 0; l < w; l++) st(f, p, iadd(f, i, I(f, l * stride)), LLVMBuildExtractElement(f->b, x, I(f, l), ""));
 }
-/* The sum of the lanes (in any order). */
-static inline LLVMValueRef vhsum(fb *f, int w, LLVMValueRef x) {
-    if (w == 1) return x;
-    LLVMTypeRef vt = vty(f, w);
-    LLVMValueRef args[2] = {LLVMConstReal(f->f32, -0.0), x};
-    LLVMValueRef s = cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.vector.reduce.fadd", &vt, 1, args, 2);
-    LLVMSetFastMathFlags(s, LLVMFastMathAllowReassoc);
-    return s;
-}
 static inline LLVMValueRef vfma(fb *f, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
     LLVMValueRef args[3] = {a, b, c};
     LLVMTypeRef t = LLVMTypeOf(a);
@@ -118,10 +99,7 @@ static inline LLVMValueRef vfma(fb *f, LLVMValueRef a, LLVMValueRef b, LLVMValue
  * about one shuffle pair and add per value instead of a log2(w)-step reduction each. x is overwritten. */
 static inline void vhsum_acc_n(fb *f, int w, LLVMValueRef *x, int64_t n, LLVMValueRef p, LLVMValueRef i) {
     if (w == 1) {
-        for (int64_t k = 0; k < n; k++) {
-            LLVMValueRef q = cg_gep_f32(f->v->jit, f->b, p, iadd(f, i, I(f, k)));
-            LLVMBuildStore(f->b, fadd(f, LLVMBuildLoad2(f->b, f->f32, q, ""), x[k]), q);
-        }
+        for (int64_t k = 0; k < n; k++) acc(f, p, iadd(f, i, I(f, k)), x[k]);
         return;
     }
     LLVMTypeRef i32 = LLVMInt32TypeInContext(cg_jit_context(f->v->jit));
@@ -151,27 +129,35 @@ static inline void vhsum_acc_n(fb *f, int w, LLVMValueRef *x, int64_t n, LLVMVal
             vst(f, w, p, at, fadd(f, vld(f, w, p, at), x[q]));
             continue;
         }
-        for (int64_t j = 0; j < lanes; j++) {
-            LLVMValueRef qp = cg_gep_f32(f->v->jit, f->b, p, iadd(f, at, I(f, j)));
-            LLVMBuildStore(f->b, fadd(f, LLVMBuildLoad2(f->b, f->f32, qp, ""), LLVMBuildExtractElement(f->b, x[q], I(f, j), "")), qp);
-        }
+        for (int64_t j = 0; j < lanes; j++) acc(f, p, iadd(f, at, I(f, j)), LLVMBuildExtractElement(f->b, x[q], I(f, j), ""));
     }
 }
 
-/* Prefetch hints for the cache lines of p[i .. i + n) (rw: 1 for data about to be written). Issued at
- * the start of a work item whose rows its loops then read one line per row and channel group: the
- * hints form sequential streams, which the memory system serves far better than those strided misses. */
-static inline void fb_prefetch_range(fb *f, LLVMValueRef p, LLVMValueRef i, int64_t n, int rw) {
+/* A hint to fetch the cache line of p[i] (rw 1: for writing; locality 3: into L1, 2: L2). Never faults. */
+static inline void fb_prefetch(fb *f, LLVMValueRef p, LLVMValueRef i, int rw, int locality) {
     LLVMContextRef ctx = cg_jit_context(f->v->jit);
     LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), i32 = LLVMInt32TypeInContext(ctx);
+    LLVMValueRef args[4] = {LLVMBuildGEP2(f->b, f->f32, p, &i, 1, ""), LLVMConstInt(i32, (unsigned)rw, 0),
+                            LLVMConstInt(i32, (unsigned)locality, 0), LLVMConstInt(i32, 1, 0)};
+    cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.prefetch", &ptr, 1, args, 4);
+}
+
+/* Prefetch hints (into L2) for the cache lines of p[i .. i + n). Issued at the start of a work item whose
+ * rows its loops then read one line per row and channel group: the hints form sequential streams, which
+ * the memory system serves far better than those strided misses. */
+static inline void fb_prefetch_range(fb *f, LLVMValueRef p, LLVMValueRef i, int64_t n, int rw) {
     cg_loop l;
     cg_loop_begin(f->v->jit, f->b, &l, I(f, 0), I(f, n), I(f, 16), "pf");
-    LLVMValueRef at = iadd(f, i, l.iv);
-    LLVMValueRef args[4] = {LLVMBuildGEP2(f->b, f->f32, p, &at, 1, ""), LLVMConstInt(i32, (unsigned)rw, 0),
-                            LLVMConstInt(i32, 2, 0), LLVMConstInt(i32, 1, 0)};
-    cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.prefetch", &ptr, 1, args, 4);
+    fb_prefetch(f, p, iadd(f, i, l.iv), rw, 2);
     l.no_unroll = 1;
     cg_loop_end(f->b, &l);
+}
+
+/* ceil(sqrt(n)): the checkpoint interval of the scan backward kernels (states kept every ~sqrt(L) steps). */
+static inline int64_t fb_ceil_sqrt(int64_t n) {
+    int64_t c = 1;
+    while (c * c < n) c++;
+    return c;
 }
 
 /* 1 / (1 + e^-x) on w lanes. */

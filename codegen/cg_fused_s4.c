@@ -74,12 +74,7 @@ static void xst(s4k *s, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
 }
 
 /* Prefetches the cache line of p[i] into L1 (rw 1: for writing). */
-static void prefetch(s4k *s, LLVMValueRef p, LLVMValueRef i, int rw) {
-    LLVMValueRef q = cg_gep_f32(s->f.v->jit, s->f.b, p, i);
-    LLVMTypeRef pt = LLVMTypeOf(q);
-    LLVMValueRef args[4] = {q, i32c(s, rw), i32c(s, 3), i32c(s, 1)};
-    cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.prefetch", &pt, 1, args, 4);
-}
+static void prefetch(s4k *s, LLVMValueRef p, LLVMValueRef i, int rw) { fb_prefetch(&s->f, p, i, rw, 3); }
 
 /* Vector j of a stack array of vectors. */
 static LLVMValueRef sgep(s4k *s, LLVMValueRef arr, LLVMValueRef j) { return LLVMBuildGEP2(s->f.b, s->vt, arr, &j, 1, ""); }
@@ -394,12 +389,6 @@ static void bwd_block(s4k *s, LLVMValueRef h0, int G) {
 
 /* ---- the interface ---- */
 
-static int64_t chunk_len(int64_t L) {
-    int64_t c = 1;
-    while (c * c < L) c++;
-    return c;
-}
-
 bool cg_s4_has_kernel(ir_op op) { return op == OP_s4_scan || op == OP_s4_scan_grad; }
 
 void cg_s4_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work) {
@@ -490,7 +479,7 @@ void cg_s4_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef beg
      * checkpoints (when they fit S4_CK_BYTES, with chunks lengthened up to S4_HS_MAX bytes of states if
      * needed) the chunk loop goes outside the group loop, so the groups share each chunk's cached lines */
     int64_t vb = s.W * 4, nchmax = s.M > 0 ? S4_CK_BYTES / (2 * s.M * vb) : 1;
-    s.C = chunk_len(s.L);
+    s.C = fb_ceil_sqrt(s.L);
     if ((s.L + 1) * 2 * G * vb <= S4_HS_BYTES) s.C = s.L;
     else if ((s.L + s.C - 1) / s.C <= nchmax) s.ck_all = true;
     else if (nchmax > 0 && ((s.L + nchmax - 1) / nchmax + 1) * 2 * G * vb <= S4_HS_MAX) {

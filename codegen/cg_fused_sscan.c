@@ -38,9 +38,7 @@ typedef struct ss {
 #define WHOLE_BYTES (256.0 * 1024)
 static int64_t chunk_len(int64_t L, int64_t N, int W) {
     if (2.0 * (double)(L + 1) * (double)N * W * 4 <= WHOLE_BYTES) return L > 0 ? L : 1;
-    int64_t c = 1;
-    while (c * c < L) c++;
-    return c;
+    return fb_ceil_sqrt(L);
 }
 
 static bool is_grad(ir_op op) { return op == OP_selective_scan_grad || op == OP_selective_scan_gated_grad; }
