@@ -64,26 +64,17 @@ static att att_of(cg_val *v, const ir_graph *g, const ir_node *n) {
     return a;
 }
 
-/* ---- vector helpers (at_: cg_fb.h has v* helpers of its own, with a width argument) ---- */
+/* ---- vector helpers: cg_fb.h's at this kernel's width W (at_: the names are cg_fb.h's) ---- */
 
-static LLVMValueRef at_vsplat(att *a, LLVMValueRef x) { return cg_splat(a->f.b, x, a->W); }
-static LLVMValueRef at_vconst(att *a, float x) { return at_vsplat(a, F(&a->f, x)); }
+static LLVMValueRef at_vsplat(att *a, LLVMValueRef x) { return vsplat(&a->f, x, a->W); }
+static LLVMValueRef at_vconst(att *a, float x) { return vconst(&a->f, x, a->W); }
 static LLVMValueRef at_vninf(att *a) { return at_vconst(a, strtof("-inf", NULL)); } /* (math.h's names clash with cg_fb.h's) */
 /* W floats at p[i] (unaligned). */
-static LLVMValueRef at_vld(att *a, LLVMValueRef p, LLVMValueRef i) {
-    LLVMValueRef x = LLVMBuildLoad2(a->f.b, a->vt, cg_gep_f32(a->f.v->jit, a->f.b, p, i), "");
-    LLVMSetAlignment(x, 4);
-    return x;
-}
-static void at_vst(att *a, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
-    LLVMSetAlignment(LLVMBuildStore(a->f.b, x, cg_gep_f32(a->f.v->jit, a->f.b, p, i)), 4);
-}
+static LLVMValueRef at_vld(att *a, LLVMValueRef p, LLVMValueRef i) { return vld(&a->f, a->W, p, i); }
+static void at_vst(att *a, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) { vst(&a->f, a->W, p, i, x); }
 /* p[i] broadcast to every lane. */
 static LLVMValueRef at_vbc(att *a, LLVMValueRef p, LLVMValueRef i) { return at_vsplat(a, ld(&a->f, p, i)); }
-static LLVMValueRef at_vfma(att *a, LLVMValueRef x, LLVMValueRef y, LLVMValueRef z) {
-    LLVMValueRef args[3] = {x, y, z};
-    return cg_intrinsic(a->f.v->jit, a->f.b, a->f.v->m, "llvm.fma", &a->vt, 1, args, 3);
-}
+static LLVMValueRef at_vfma(att *a, LLVMValueRef x, LLVMValueRef y, LLVMValueRef z) { return vfma(&a->f, x, y, z); }
 /* max(x, y) as one compare and select (no NaN reordering: scores are never NaN for finite inputs) */
 static LLVMValueRef at_vmax(att *a, LLVMValueRef x, LLVMValueRef y) {
     return LLVMBuildSelect(a->f.b, LLVMBuildFCmp(a->f.b, LLVMRealOGT, x, y, ""), x, y, "");
@@ -124,9 +115,7 @@ static LLVMValueRef lanes_from(att *a, LLVMValueRef lo, bool ge) {
     LLVMValueRef lov = cg_splat(a->f.b, LLVMBuildTrunc(a->f.b, lo, a->i32, ""), a->W);
     return LLVMBuildICmp(a->f.b, ge ? LLVMIntSGE : LLVMIntSLE, LLVMConstVector(iota, (unsigned)a->W), lov, "");
 }
-static LLVMValueRef imin(fb *f, LLVMValueRef x, int64_t y) {
-    return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, x, I(f, y), ""), x, I(f, y), "");
-}
+static LLVMValueRef imin(fb *f, LLVMValueRef x, int64_t y) { return min_i(f, x, I(f, y)); }
 static void loop_step(fb *f, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name) {
     cg_loop_begin(f->v->jit, f->b, l, lo, hi, I(f, step), name);
 }

@@ -42,32 +42,25 @@ typedef struct s4k {
 static LLVMValueRef vzero(s4k *s) { return LLVMConstNull(s->vt); }
 static LLVMValueRef vmul(s4k *s, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(s->f.b, a, b, ""); }
 static LLVMValueRef vneg(s4k *s, LLVMValueRef a) { return LLVMBuildFNeg(s->f.b, a, ""); }
-static LLVMValueRef xfma(s4k *s, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
-    LLVMValueRef args[3] = {a, b, c};
-    return cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.fma", &s->vt, 1, args, 3);
-}
+static LLVMValueRef xfma(s4k *s, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) { return vfma(&s->f, a, b, c); }
 
 static LLVMValueRef i32c(s4k *s, int x) { return LLVMConstInt(LLVMInt32TypeInContext(cg_jit_context(s->f.v->jit)), (unsigned)x, 0); }
 
 /* W channels of a data tensor from float index i (masked to the active lanes in a tail block). */
 static LLVMValueRef xld(s4k *s, LLVMValueRef p, LLVMValueRef i) {
+    if (s->lanes == s->W) return vld(&s->f, s->W, p, i);
     LLVMValueRef q = cg_gep_f32(s->f.v->jit, s->f.b, p, i);
-    if (s->lanes == s->W) {
-        LLVMValueRef l = LLVMBuildLoad2(s->f.b, s->vt, q, "");
-        LLVMSetAlignment(l, 4);
-        return l;
-    }
     LLVMTypeRef ov[2] = {s->vt, LLVMTypeOf(q)};
     LLVMValueRef args[4] = {q, i32c(s, 4), s->mask, vzero(s)};
     return cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.masked.load", ov, 2, args, 4);
 }
 
 static void xst(s4k *s, LLVMValueRef p, LLVMValueRef i, LLVMValueRef x) {
-    LLVMValueRef q = cg_gep_f32(s->f.v->jit, s->f.b, p, i);
     if (s->lanes == s->W) {
-        LLVMSetAlignment(LLVMBuildStore(s->f.b, x, q), 4);
+        vst(&s->f, s->W, p, i, x);
         return;
     }
+    LLVMValueRef q = cg_gep_f32(s->f.v->jit, s->f.b, p, i);
     LLVMTypeRef ov[2] = {s->vt, LLVMTypeOf(q)};
     LLVMValueRef args[4] = {x, q, i32c(s, 4), s->mask};
     cg_intrinsic(s->f.v->jit, s->f.b, s->f.v->m, "llvm.masked.store", ov, 2, args, 4);
@@ -96,9 +89,7 @@ static LLVMValueRef tree_sum(s4k *s, LLVMValueRef *x, int n) {
 }
 
 /* min(x, hi) for i64 x. */
-static LLVMValueRef imin(s4k *s, LLVMValueRef x, LLVMValueRef hi) {
-    return LLVMBuildSelect(s->f.b, LLVMBuildICmp(s->f.b, LLVMIntSLT, x, hi, ""), x, hi, "");
-}
+static LLVMValueRef imin(s4k *s, LLVMValueRef x, LLVMValueRef hi) { return min_i(&s->f, x, hi); }
 
 /* ---- shared pieces ---- */
 
