@@ -172,9 +172,7 @@ static void model_case(const char *model, const char *want_op) {
     if (ok(g != NULL, "%s builds %s", model, g ? "" : err)) {
         task_shape sh = task_shape_at(t, N);
         rt_head heads[TASK_MAX_HEADS];
-        for (int h = 0, ch = 0; h < sh.nheads; ch += (int)sh.heads[h].width, h++)
-            heads[h] = (rt_head){sh.heads[h].name, sh.heads[h].start, sh.heads[h].stride, sh.heads[h].count,
-                                 sh.heads[h].width, sh.heads[h].loss == TASK_LOSS_BCE ? RT_LOSS_BCE : RT_LOSS_SQUARED, ch};
+        rt_task_heads(&sh, heads);
         ir_output_add(g, "loss", rt_loss_append(g, ir_output_find(g, "pred"), heads, sh.nheads));
         char skip[256];
         rt_fusion_skips(rt_executor_find("jit"), g, NULL, skip, sizeof skip);
