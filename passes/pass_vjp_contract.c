@@ -2,7 +2,11 @@
  *
  * matmul: with op(A) = A or A^T (ta) and op(B) likewise, Y = op(A) op(B) gives
  * d op(A) = dY op(B)^T and d op(B) = op(A)^T dY; each of the four ta/tb cases is one matmul with its own
- * flags, no permute nodes. Broadcast batch dims come back in Y's batch shape; the driver sums them.
+ * flags, no permute nodes. Broadcast batch dims come back in Y's batch shape; the driver sums them —
+ * except for the common case of a weight (rank 2) applied to a batch of rows, A [.., M, K] not
+ * transposed: there the batch dims fold into the rows (a free reshape) and dB is one matmul contracting
+ * over all B·M rows, instead of a batch of per-item products and a sum over them (3x less traffic, and
+ * a long contraction the matmul kernel runs near peak).
  *
  * scan (forward direction): h[t] = a[t] h[t-1] + b[t], h[-1] = h0. The adjoint g[t] = dL/dh[t] obeys
  * g[t] = dy[t] + a[t+1] g[t+1] with g[T] = 0: a scan in the opposite direction over a shifted by one
@@ -20,7 +24,16 @@ bool vjp_matmul(const ir_vjp *c) {
         c->dx[0] = !ta ? ir_matmul(g, dy, b, false, !tb)  /* [M,K] = dY op(B)^T */
                        : ir_matmul(g, b, dy, tb, true);   /* [K,M] = op(B) dY^T */
     }
-    if (c->need[1]) {
+    int ra = g->nodes[a].shape.rank;
+    if (c->need[1] && !ta && ra > 2 && g->nodes[b].shape.rank == 2) {
+        const ir_shape *sa = &g->nodes[a].shape, *sy = &g->nodes[dy].shape;
+        int64_t rows = 1;
+        for (int i = 0; i < ra - 1; i++) rows *= sa->dim[i];
+        ir_id a2 = ir_reshape(g, a, ir_shape_of(2, (int64_t[]){rows, sa->dim[ra - 1]}));
+        ir_id dy2 = ir_reshape(g, dy, ir_shape_of(2, (int64_t[]){rows, sy->dim[sy->rank - 1]}));
+        c->dx[1] = !tb ? ir_matmul(g, a2, dy2, true, false)  /* [K,N] = A^T dY over all rows */
+                       : ir_matmul(g, dy2, a2, true, false); /* [N,K] = dY^T A */
+    } else if (c->need[1]) {
         c->dx[1] = !tb ? ir_matmul(g, a, dy, !ta, false)  /* [K,N] = op(A)^T dY */
                        : ir_matmul(g, dy, a, true, ta);   /* [N,K] = dY^T op(A) */
     }

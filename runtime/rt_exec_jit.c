@@ -43,7 +43,8 @@ typedef struct jit_plan {
     void **kbufs;     /* per kernel: CG_MAX_BUFS pointers */
     uint64_t step;
     rt_jit_info info;
-    double *prof; /* ICLC_JIT_PROFILE=1: seconds per kernel, printed when the plan is freed */
+    double *prof;  /* ICLC_JIT_PROFILE=1: seconds per kernel, printed when the plan is freed */
+    int prof_top;  /* how many kernels the profile lists (ICLC_JIT_PROFILE=N > 1: N, else 25) */
     int64_t runs;
     /* the step schedule (threads > 1): per kernel, its thread (-1: split over all) and a barrier before it */
     bool one_region;
@@ -237,7 +238,7 @@ static void print_profile(const jit_plan *jp) {
         fprintf(stderr, "jit schedule: one parallel region of %d threads, %d kernels (%d on one thread), %d barriers "
                         "(profile mode adds one after every kernel)\n", jp->info.threads, run, ns, nb);
     }
-    for (int shown = 0; shown < 25; shown++) {
+    for (int shown = 0; shown < jp->prof_top; shown++) {
         int best = -1;
         for (int k = 0; k < pl->nkerns; k++)
             if (jp->prof[k] >= 0 && (best < 0 || jp->prof[k] > jp->prof[best])) best = k;
@@ -464,6 +465,7 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     jp->info.one_region = jp->one_region;
     const char *prof = getenv("ICLC_JIT_PROFILE");
     if (prof && atoi(prof) > 0 && !(jp->prof = calloc((size_t)pl->nkerns + 1, sizeof *jp->prof))) goto oom;
+    jp->prof_top = prof && atoi(prof) > 1 ? atoi(prof) : 25;
     jp->info.plan = pl;
     jp->info.arena_bytes = pl->arena_bytes;
     jp->info.scratch_bytes = pl->scratch_bytes * threads;

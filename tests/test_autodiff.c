@@ -7,6 +7,7 @@
 #include "passes/passes.h"
 #include "tests/tap.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -371,10 +372,46 @@ static void test_run_list(void) {
     ir_graph_free(g);
 }
 
+/* A rank-2 weight applied to a batch of rows: dW is one matmul over all B*M rows (reshapes, no batched
+ * product and no sum over the batch), with both weight layouts, and its values are the direct sums. */
+static void test_weight_grad_folds_batch(void) {
+    for (int tb = 0; tb < 2; tb++) {
+        ir_graph *g = ir_graph_new();
+        ir_id x = ir_input(g, "x", sh3(2, 4, 3));
+        ir_id w = ir_param(g, "w", tb ? sh2(5, 3) : sh2(3, 5), ir_init_normal(0, 0.5));
+        ir_id y = ir_matmul(g, x, w, false, tb);
+        ir_output_add(g, "loss", sum_all(g, ir_binary(g, OP_mul, y, y)));
+        int32_t nfwd = g->nnodes;
+        ok(pass_autodiff(g, NULL), "autodiff of a batched x times W (tb %d) %s", tb, ir_error(g));
+        ir_id gw = ir_output_find(g, "grad:w");
+        const ir_node *n = &g->nodes[gw];
+        ok(n->op == OP_matmul && g->nodes[ir_in(g, n, 0)].shape.rank == 2 && g->nodes[ir_in(g, n, 1)].shape.rank == 2,
+           "tb %d: grad:w is one rank-2 matmul", tb);
+        ok(n->attr.ta && !n->attr.tb, "tb %d: it contracts over the rows (ta)", tb);
+        is_int(count_op(g, OP_sum, nfwd), 0, "tb %d: no sum over the batch", tb);
+        ir_values *v = run(g);
+        if (ok(v != NULL, "tb %d: the backward graph interprets", tb)) {
+            const double *xv = v->t[x].data, *yv = v->t[y].data, *gv = v->t[gw].data;
+            double worst = 0;
+            for (int k = 0; k < 3; k++)
+                for (int c = 0; c < 5; c++) {
+                    double ref = 0; /* dL/dW = sum over b, m of 2 y[b,m,c] x[b,m,k] */
+                    for (int r = 0; r < 8; r++) ref += 2 * yv[r * 5 + c] * xv[r * 3 + k];
+                    double got = tb ? gv[c * 3 + k] : gv[k * 5 + c];
+                    if (fabs(got - ref) > worst) worst = fabs(got - ref);
+                }
+            ok(worst < 1e-12, "tb %d: dW equals the direct sum (max error %g)", tb, worst);
+            ir_values_free(v);
+        }
+        ir_graph_free(g);
+    }
+}
+
 int main(void) {
     test_run_list();
     test_names_and_outputs();
     test_pruning();
+    test_weight_grad_folds_batch();
     test_locations();
     test_errors();
     test_scan_structure();

@@ -177,6 +177,33 @@ static void schedule_variants(const ir_graph *g) {
     }
 }
 
+/* A weight shared by the batch folds the batch dims into the matmul's rows (one [B*M, K] x [K, N]
+ * product); a batched right operand keeps its batch dims; both compute what the interpreter does. */
+static void matmul_batch_fold(void) {
+    ir_graph *g = ir_graph_new();
+    ir_id a = ir_input(g, "a", ir_shape_of(3, (int64_t[]){3, 5, 7}));
+    ir_id w = ir_input(g, "w", ir_shape_of(2, (int64_t[]){7, 9}));
+    ir_id r = ir_input(g, "r", ir_shape_of(3, (int64_t[]){3, 5, 9}));
+    ir_id wb = ir_input(g, "wb", ir_shape_of(3, (int64_t[]){3, 7, 9}));
+    ir_output_add(g, "folded", ir_binary(g, OP_add, ir_matmul(g, a, w, false, false), r));
+    ir_output_add(g, "batched", ir_matmul(g, a, wb, false, false));
+    cg_plan *p = build_plan(g);
+    if (ok(p != NULL, "plan of a folded and a batched matmul")) {
+        int folded = 0, batched = 0;
+        for (int k = 0; k < p->nkerns; k++) {
+            const cg_kern *kn = &p->kerns[k];
+            if (kn->kind != CGK_MATMUL) continue;
+            folded += kn->mm.n_batch == 0 && kn->mm.M == 15 && kn->mm.N == 9 && kn->mm.K == 7;
+            batched += kn->mm.n_batch == 1 && kn->mm.batch[0] == 3 && kn->mm.M == 5;
+        }
+        is_int(folded, 1, "x W with W shared by the batch: one 15-row matmul (batch folded into M)");
+        is_int(batched, 1, "a batched W keeps its batch dim");
+        cg_plan_free(p);
+    }
+    check_graph("folded and batched matmuls", g, FILL_SIGNED, 1e-5);
+    ir_graph_free(g);
+}
+
 int main(void) {
     char dir[] = "/tmp/iclc-jit-views-XXXXXX";
     if (mkdtemp(dir)) setenv("XDG_CACHE_HOME", dir, 1), unsetenv("ICLC_NO_CACHE");
@@ -189,6 +216,7 @@ int main(void) {
         check_graph("packed grad pieces", g, FILL_SIGNED, 2e-4); /* matmul sums in another order */
     }
     ir_graph_free(g);
+    matmul_batch_fold();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) diag("could not remove %s", dir);
