@@ -94,42 +94,86 @@ static inline LLVMValueRef vfma(fb *f, LLVMValueRef a, LLVMValueRef b, LLVMValue
     return cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.fma", &t, 1, args, 3);
 }
 
-/* p[i + k] += sum of the lanes of x[k], k < n, for n w-lane values (w a power of two): a transposing
- * butterfly (pairs of values exchange halves and add) leaves lane j of result q holding the sum of x[q w + j],
- * about one shuffle pair and add per value instead of a log2(w)-step reduction each. x is overwritten. */
-static inline void vhsum_acc_n(fb *f, int w, LLVMValueRef *x, int64_t n, LLVMValueRef p, LLVMValueRef i) {
-    if (w == 1) {
-        for (int64_t k = 0; k < n; k++) acc(f, p, iadd(f, i, I(f, k)), x[k]);
+/* Sums of the lanes of n w-lane values x[0..n) (w a power of two), added to p[i + k]: a transposing
+ * butterfly. At a level with lane blocks of bs, a pair (a, x) becomes lo + hi with lo = a's first half-block
+ * and x's second (a blend: no lane moves) and hi = a's second half-block and x's first (one shuffle), so each
+ * half-block then holds one value's partial sums; after log2(w) levels lane l of result q holds the sum of
+ * x[q w + bitrev(l)], which one permute puts in order. About one shuffle, one blend and one add per value,
+ * instead of a log2(w)-step reduction each. Streaming: values are pushed as they are computed and a pair
+ * is combined as soon as it exists at a level, so at most log2(w) + 1 partial vectors are live at any point
+ * (a kernel that computed all n first would keep n vectors live and spill them). */
+enum { FB_HSUM_MAX_OUT = 64 };
+typedef struct fb_hsum {
+    int w, n;                          /* lanes; values pushed so far */
+    LLVMValueRef pend[8];              /* a value waiting for its pair at each level (NULL: none) */
+    LLVMValueRef out[FB_HSUM_MAX_OUT]; /* finished results (w sums each, in bit-reversed lane order) */
+    int nout;
+} fb_hsum;
+
+static inline fb_hsum fb_hsum_new(int w) { return (fb_hsum){.w = w}; }
+
+/* Lane block size at level l: w, w/2, ..., 2 (level log2(w) is a finished result). */
+static inline void fb_hsum_put(fb *f, fb_hsum *h, int level, LLVMValueRef x) {
+    int w = h->w;
+    for (int bs = w >> level; bs > 1; bs /= 2, level++) {
+        if (!h->pend[level]) {
+            h->pend[level] = x;
+            return;
+        }
+        LLVMContextRef c = cg_jit_context(f->v->jit);
+        LLVMValueRef first[64], hi_m[64];
+        for (int l = 0, half = bs / 2; l < w; l++) {
+            bool a_lane = l % bs < half; /* lane l: a's partial (first half-block) or x's (second) */
+            first[l] = LLVMConstInt(LLVMInt1TypeInContext(c), a_lane, 0);
+            hi_m[l] = LLVMConstInt(LLVMInt32TypeInContext(c), (unsigned)(a_lane ? l + half : w + l - half), 0);
+        }
+        LLVMValueRef a = h->pend[level];
+        h->pend[level] = NULL;
+        x = fadd(f, LLVMBuildSelect(f->b, LLVMConstVector(first, (unsigned)w), a, x, ""),
+                 LLVMBuildShuffleVector(f->b, a, x, LLVMConstVector(hi_m, (unsigned)w), ""));
+    }
+    if (h->nout < FB_HSUM_MAX_OUT) h->out[h->nout++] = x;
+}
+
+static inline void fb_hsum_push(fb *f, fb_hsum *h, LLVMValueRef x) {
+    h->n++;
+    if (h->w == 1) {
+        if (h->nout < FB_HSUM_MAX_OUT) h->out[h->nout++] = x;
         return;
     }
-    LLVMTypeRef i32 = LLVMInt32TypeInContext(cg_jit_context(f->v->jit));
-    int64_t m = n;
-    for (int bs = w; bs > 1; bs /= 2) { /* lanes in blocks of bs: lane j of block c of value v = partial of value v's term c */
-        int half = bs / 2;
-        LLVMValueRef lo_m[64], hi_m[64];
-        int o = 0; /* lanes from a, then from b: the first (lo) or second (hi) half of each block */
-        for (int src = 0; src < 2; src++)
-            for (int blk = 0; blk < w / bs; blk++)
-                for (int j = 0; j < half; j++, o++) {
-                    lo_m[o] = LLVMConstInt(i32, (unsigned)(src * w + blk * bs + j), 0);
-                    hi_m[o] = LLVMConstInt(i32, (unsigned)(src * w + blk * bs + half + j), 0);
-                }
-        LLVMValueRef lo = LLVMConstVector(lo_m, (unsigned)w), hi = LLVMConstVector(hi_m, (unsigned)w);
-        int64_t out = 0;
-        for (int64_t k = 0; k < m; k += 2) {
-            LLVMValueRef a = x[k], b = k + 1 < m ? x[k + 1] : vconst(f, 0, w);
-            x[out++] = fadd(f, LLVMBuildShuffleVector(f->b, a, b, lo, ""), LLVMBuildShuffleVector(f->b, a, b, hi, ""));
+    fb_hsum_put(f, h, 0, x);
+}
+
+/* Pairs every waiting value with zero (lowest level first), then p[i + k] += sum of x[k] for k < n. */
+static inline void fb_hsum_finish(fb *f, fb_hsum *h, LLVMValueRef p, LLVMValueRef i) {
+    int w = h->w;
+    for (int level = 0; w > 1 && (w >> level) > 1; level++)
+        if (h->pend[level]) {
+            LLVMValueRef a = h->pend[level];
+            h->pend[level] = NULL;
+            fb_hsum_put(f, h, level, a); /* a waits again ... */
+            fb_hsum_put(f, h, level, vconst(f, 0, w)); /* ... and pairs with zero */
         }
-        m = out;
-    }
-    for (int64_t q = 0; q < m; q++) {
-        int64_t lanes = n - q * w < w ? n - q * w : w;
-        LLVMValueRef at = iadd(f, i, I(f, q * w));
+    for (int q = 0; q < h->nout; q++) {
+        int64_t lanes = h->n - (int64_t)q * w < w ? h->n - (int64_t)q * w : w;
+        LLVMValueRef at = iadd(f, i, I(f, (int64_t)q * w)), x = h->out[q];
+        if (w > 1) { /* lane l held value bitrev(l) */
+            LLVMTypeRef i32 = LLVMInt32TypeInContext(cg_jit_context(f->v->jit));
+            LLVMValueRef m[64];
+            int bits = 0;
+            while ((1 << bits) < w) bits++;
+            for (int l = 0; l < w; l++) {
+                int rv = 0;
+                for (int bt = 0; bt < bits; bt++) rv |= ((l >> bt) & 1) << (bits - 1 - bt);
+                m[l] = LLVMConstInt(i32, (unsigned)rv, 0);
+            }
+            x = LLVMBuildShuffleVector(f->b, x, LLVMGetPoison(LLVMTypeOf(x)), LLVMConstVector(m, (unsigned)w), "");
+        }
         if (lanes == w) {
-            vst(f, w, p, at, fadd(f, vld(f, w, p, at), x[q]));
+            vst(f, w, p, at, fadd(f, vld(f, w, p, at), x));
             continue;
         }
-        for (int64_t j = 0; j < lanes; j++) acc(f, p, iadd(f, at, I(f, j)), LLVMBuildExtractElement(f->b, x[q], I(f, j), ""));
+        for (int64_t j = 0; j < lanes; j++) acc(f, p, iadd(f, at, I(f, j)), w == 1 ? x : LLVMBuildExtractElement(f->b, x, I(f, j), ""));
     }
 }
 

@@ -60,7 +60,7 @@ static ss ss_of(const ir_graph *g, const ir_node *n, LLVMValueRef out, const LLV
 
 /* Stack arrays of one body width (allocated in the entry block, before any loop). */
 typedef struct arrays {
-    LLVMValueRef h, ck, hs, as, gr, a1, dA; /* dA: N + 1 entries, dD last */
+    LLVMValueRef h, ck, hs, as, gr, dA; /* as: C + 1 rows (row C: the next chunk's first); dA: N + 1 entries, dD last */
 } arrays;
 
 static arrays arrays_new(fb *f, const ss *s, int w) {
@@ -68,9 +68,8 @@ static arrays arrays_new(fb *f, const ss *s, int w) {
     {
         a.ck = vstack(f, w, s->nchunks * s->N, "ck");
         a.hs = vstack(f, w, (s->C + 1) * s->N, "hs");
-        a.as = vstack(f, w, s->C * s->N, "as");
+        a.as = vstack(f, w, (s->C + 1) * s->N, "as");
         a.gr = vstack(f, w, s->N, "gr");
-        a.a1 = vstack(f, w, s->N, "a1");
         a.dA = vstack(f, w, s->N + 1, "dAD"); /* dA[k], then dD */
     }
     return a;
@@ -180,46 +179,51 @@ static void recompute(fb *f, const ss *s, int w, const arrays *a, const LLVMValu
     end(f, &tl);
 }
 
-/* Step t of the backward: a->hs rows j (h_t-1) and j + 1 (h_t), a->as row j; gr = dL/dh_t carried in reverse. */
+/* Step t of the backward: a->hs rows j (h_t-1) and j + 1 (h_t), a->as rows j (exp(delta_t A)) and j + 1
+ * (exp(delta_t+1 A), zero past the end); gr = dL/dh_t carried in reverse. Written for registers: each
+ * state's terms are finished before the next state's start (the B_t/C_t broadcasts fold into their uses,
+ * the dB/dC lane sums stream through fb_hsum), so only gr and a few sums stay live across k. */
 static void back_step(fb *f, const ss *s, int w, const arrays *a, const LLVMValueRef *Ak, LLVMValueRef Dv, LLVMValueRef dDv,
                       LLVMValueRef b, LLVMValueRef e, LLVMValueRef t, LLVMValueRef j) {
     LLVMValueRef bt = iadd(f, imul(f, b, I(f, s->L)), t), i = iadd(f, imul(f, bt, I(f, s->E)), e), r = imul(f, bt, I(f, s->N));
     LLVMValueRef hp0 = imul(f, j, I(f, s->N)), hc0 = iadd(f, hp0, I(f, s->N));
-    LLVMValueRef dy = vld(f, w, s->dy, i), uu = vld(f, w, s->u, i), d = vld(f, w, s->dl, i), dyi = dy;
-    LLVMValueRef Bk[s->N > 0 ? s->N : 1], Ck[s->N > 0 ? s->N : 1];
-    for (int64_t k = 0; k < s->N; k++) {
-        Bk[k] = vsplat(f, ld(f, s->Bm, iadd(f, r, I(f, k))), w);
-        Ck[k] = vsplat(f, ld(f, s->Cm, iadd(f, r, I(f, k))), w);
-    }
-    if (s->gated) { /* y_out = y silu(z): y recomputed from the state */
-        LLVMValueRef y2[2] = {fmul(f, uu, Dv), vconst(f, 0, w)};
-        for (int64_t k = 0; k < s->N; k++) y2[k & 1] = vfma(f, vget(f, w, a->hs, iadd(f, hc0, I(f, k))), Ck[k], y2[k & 1]);
-        LLVMValueRef y = fadd(f, y2[0], y2[1]);
-        LLVMValueRef zi = vld(f, w, s->z, i), sg = vsigmoid(f, zi), one = vconst(f, 1, w);
-        LLVMValueRef dz = fmul(f, fmul(f, fmul(f, dy, y), sg), fadd(f, one, fmul(f, zi, fsub(f, one, sg))));
-        vst(f, w, s->out, iadd(f, I(f, s->o_dz), i), dz);
+    LLVMValueRef dy = vld(f, w, s->dy, i), uu = vld(f, w, s->u, i), d = vld(f, w, s->dl, i), dyi = dy, zi = NULL, sg = NULL;
+    if (s->gated) { /* y_out = y silu(z): dL/dy = dy silu(z); y itself (for dz) is recomputed from the states below */
+        zi = vld(f, w, s->z, i), sg = vsigmoid(f, zi);
         dyi = fmul(f, fmul(f, dy, zi), sg);
     }
     vset(f, w, dDv, I(f, 0), vfma(f, dyi, uu, vget(f, w, dDv, I(f, 0))));
-    /* du and d(delta) sum over k in two accumulators each (shorter dependency chains) */
-    LLVMValueRef du2[2] = {fmul(f, dyi, Dv), vconst(f, 0, w)}, dd2[2] = {vconst(f, 0, w), vconst(f, 0, w)}, dud = fmul(f, d, uu);
-    LLVMValueRef gB[s->N > 0 ? s->N : 1], gC[s->N > 0 ? s->N : 1]; /* dBm, dCm terms of these channels */
+    /* d(delta) = sum_k da_k A_k + u S and du = dyi D + delta S with S = sum_k g_k B_k; every sum over k runs
+     * in four accumulators, so its dependency chain is a quarter as long (a step is too big for the core
+     * to overlap the next one's chains with it) */
+    LLVMValueRef zero = vconst(f, 0, w), S[4] = {zero, zero, zero, zero}, dd[4] = {zero, zero, zero, zero};
+    LLVMValueRef y[4] = {s->gated ? fmul(f, uu, Dv) : zero, zero, zero, zero}, dud = fmul(f, d, uu);
+    fb_hsum hB = fb_hsum_new(w), hC = fb_hsum_new(w); /* dBm, dCm terms of these channels, summed over lanes */
     for (int64_t k = 0; k < s->N; k++) {
-        LLVMValueRef kk = I(f, k), ak = vget(f, w, a->as, iadd(f, hp0, kk));
-        LLVMValueRef g = vfma(f, vget(f, w, a->a1, kk), vget(f, w, a->gr, kk), fmul(f, dyi, Ck[k]));
+        LLVMValueRef kk = I(f, k), Ck = vsplat(f, ld(f, s->Cm, iadd(f, r, kk)), w), Bk = vsplat(f, ld(f, s->Bm, iadd(f, r, kk)), w);
+        LLVMValueRef hc = vget(f, w, a->hs, iadd(f, hc0, kk));
+        LLVMValueRef g = vfma(f, vget(f, w, a->as, iadd(f, hc0, kk)), vget(f, w, a->gr, kk), fmul(f, dyi, Ck));
         vset(f, w, a->gr, kk, g);
-        vset(f, w, a->a1, kk, ak);
-        LLVMValueRef da = fmul(f, fmul(f, g, vget(f, w, a->hs, iadd(f, hp0, kk))), ak); /* d(delta A_k) */
-        dd2[k & 1] = vfma(f, da, Ak[k], vfma(f, fmul(f, g, uu), Bk[k], dd2[k & 1]));
+        if (s->gated) y[k & 3] = vfma(f, hc, Ck, y[k & 3]);
+        LLVMValueRef da = fmul(f, fmul(f, g, vget(f, w, a->hs, iadd(f, hp0, kk))), vget(f, w, a->as, iadd(f, hp0, kk)));
+        S[k & 3] = vfma(f, g, Bk, S[k & 3]);
+        dd[k & 3] = vfma(f, da, Ak[k], dd[k & 3]);
         vset(f, w, a->dA, kk, vfma(f, da, d, vget(f, w, a->dA, kk)));
-        du2[k & 1] = vfma(f, fmul(f, g, d), Bk[k], du2[k & 1]);
-        gC[k] = fmul(f, dyi, vget(f, w, a->hs, iadd(f, hc0, kk)));
-        gB[k] = fmul(f, g, dud);
+        fb_hsum_push(f, &hC, fmul(f, dyi, hc));
+        fb_hsum_push(f, &hB, fmul(f, g, dud));
     }
-    vhsum_acc_n(f, w, gC, s->N, s->out, iadd(f, I(f, s->o_dC), r));
-    vhsum_acc_n(f, w, gB, s->N, s->out, iadd(f, I(f, s->o_dB), r));
-    vst(f, w, s->out, i, fadd(f, du2[0], du2[1]));
-    vst(f, w, s->out, iadd(f, I(f, s->o_dd), i), fadd(f, dd2[0], dd2[1]));
+    LLVMValueRef Ss = fadd(f, fadd(f, S[0], S[1]), fadd(f, S[2], S[3]));
+    LLVMValueRef dds = vfma(f, uu, Ss, fadd(f, fadd(f, dd[0], dd[1]), fadd(f, dd[2], dd[3])));
+    LLVMValueRef du = vfma(f, d, Ss, fmul(f, dyi, Dv));
+    fb_hsum_finish(f, &hC, s->out, iadd(f, I(f, s->o_dC), r));
+    fb_hsum_finish(f, &hB, s->out, iadd(f, I(f, s->o_dB), r));
+    if (s->gated) {
+        LLVMValueRef one = vconst(f, 1, w);
+        LLVMValueRef ys = fadd(f, fadd(f, y[0], y[1]), fadd(f, y[2], y[3]));
+        vst(f, w, s->out, iadd(f, I(f, s->o_dz), i), fmul(f, fmul(f, fmul(f, dy, ys), sg), fadd(f, one, fmul(f, zi, fsub(f, one, sg)))));
+    }
+    vst(f, w, s->out, i, du);
+    vst(f, w, s->out, iadd(f, I(f, s->o_dd), i), dds);
 }
 
 static void grad_body(fb *f, const void *sv, int w, const void *av, LLVMValueRef b, LLVMValueRef e) {
@@ -230,7 +234,9 @@ static void grad_body(fb *f, const void *sv, int w, const void *av, LLVMValueRef
     LLVMValueRef zero = vconst(f, 0, w);
     for (int64_t k = 0; k < s->N; k++) {
         LLVMValueRef kk = I(f, k);
-        vset(f, w, a->h, kk, zero), vset(f, w, a->gr, kk, zero), vset(f, w, a->a1, kk, zero), vset(f, w, a->dA, kk, zero);
+        vset(f, w, a->h, kk, zero), vset(f, w, a->gr, kk, zero), vset(f, w, a->dA, kk, zero);
+        /* exp(delta A) one step past the end is 0 (no gradient flows back from beyond the sequence) */
+        vset(f, w, a->as, I(f, (s->L - (s->nchunks - 1) * s->C) * s->N + k), zero);
     }
     LLVMValueRef dD = vat(f, w, a->dA, N); /* dD rides after dA's N entries */
     vset(f, w, a->dA, N, zero);
@@ -255,6 +261,8 @@ static void grad_body(fb *f, const void *sv, int w, const void *av, LLVMValueRef
     back_step(f, s, w, a, Ak, Dv, dD, b, e, iadd(f, t0, j), j);
     tl.no_unroll = 1;
     end(f, &tl);
+    for (int64_t k = 0; k < s->N && s->nchunks > 1; k++) /* the previous chunk's last step reads this one's first */
+        vset(f, w, a->as, I(f, s->C * s->N + k), vget(f, w, a->as, I(f, k)));
     cl.no_unroll = 1;
     end(f, &cl);
     /* this batch item's partials of dA[e + lane, k] and dD[e + lane] */
