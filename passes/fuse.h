@@ -17,7 +17,7 @@
 #include "ir/ir.h"
 
 /* The patterns, in the order pass_fuse runs them. */
-#define FUSE_PATTERNS "attention, selective_scan, s4_scan, causal_conv1d, layernorm, matmul_epilogue"
+#define FUSE_PATTERNS "slice_matmul, attention, selective_scan, s4_scan, causal_conv1d, layernorm, matmul_epilogue"
 
 /* Runs every pattern except those named in disabled_csv ("a,b"; NULL or "" = none disabled; "all" = every
  * one disabled). false with the error in g for an unknown name or a failure (g unchanged then). */
@@ -84,5 +84,6 @@ void fuse_match_s4_scan(fuse_ctx *c, ir_id root);
 void fuse_match_causal_conv1d(fuse_ctx *c, ir_id root);
 void fuse_match_layernorm(fuse_ctx *c, ir_id root);
 void fuse_match_matmul_epilogue(fuse_ctx *c, ir_id root);
+void fuse_match_slice_matmul(fuse_ctx *c, ir_id root);
 
 #endif

@@ -17,7 +17,8 @@ static const struct {
     const char *name;
     fuse_match_fn *match;
 } patterns[] = {
-    {"attention", fuse_match_attention},   {"selective_scan", fuse_match_selective_scan},
+    {"slice_matmul", fuse_match_slice_matmul}, {"attention", fuse_match_attention},
+    {"selective_scan", fuse_match_selective_scan},
     {"s4_scan", fuse_match_s4_scan},       {"causal_conv1d", fuse_match_causal_conv1d},
     {"layernorm", fuse_match_layernorm},   {"matmul_epilogue", fuse_match_matmul_epilogue},
 };

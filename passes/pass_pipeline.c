@@ -17,6 +17,7 @@ static bool run_simplify(ir_graph *g) { return pass_simplify(g, NULL); }
 static bool run_cse(ir_graph *g) { return pass_cse(g, NULL); }
 static bool run_dce(ir_graph *g) { return pass_dce(g, NULL); }
 static bool run_fuse(ir_graph *g) { return pass_fuse(g, NULL); }
+static bool run_fuse_slice_matmul(ir_graph *g) { return pass_fuse_one(g, "slice_matmul"); }
 static bool run_fuse_attention(ir_graph *g) { return pass_fuse_one(g, "attention"); }
 static bool run_fuse_selective_scan(ir_graph *g) { return pass_fuse_one(g, "selective_scan"); }
 static bool run_fuse_s4_scan(ir_graph *g) { return pass_fuse_one(g, "s4_scan"); }
@@ -32,6 +33,7 @@ static const struct {
     {"cse", run_cse},           {"dce", run_dce},   {"verify", ir_verify},
     /* passes/fuse.h: every pattern, or one (fuse_<pattern>) */
     {"fuse", run_fuse},
+    {"fuse_slice_matmul", run_fuse_slice_matmul},
     {"fuse_attention", run_fuse_attention},
     {"fuse_selective_scan", run_fuse_selective_scan},
     {"fuse_s4_scan", run_fuse_s4_scan},

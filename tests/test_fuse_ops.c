@@ -191,6 +191,62 @@ static void near_miss(const char *label, ir_graph *g, ir_id y, ir_op op) {
         near_miss(label, g_, builder(g_, __VA_ARGS__), op);                 \
     } while (0)
 
+/* ---- slice_matmul: column slices of one projection ---- */
+
+/* x [B, L, Kd] times W (tb: [N, Kd], else [Kd, N]) [+ bias], read by last-axis slices [start[i], end[i]),
+ * each through its own elementwise op; y concatenates them. extra: the product is also read whole. */
+typedef struct proj {
+    int n;
+    int64_t start[4], end[4];
+    bool tb, bias, extra;
+} proj;
+
+static ir_id projection(ir_graph *g, int64_t B, int64_t L, int64_t Kd, int64_t N, proj pr) {
+    ir_id x = P(g, "x", S(3, B, L, Kd, 0));
+    ir_id w = P(g, "w", pr.tb ? S(2, N, Kd, 0, 0) : S(2, Kd, N, 0, 0));
+    ir_id y = ir_matmul(g, x, w, false, pr.tb);
+    if (pr.bias) y = add(g, y, P(g, "b", S(1, N, 0, 0, 0)));
+    if (pr.extra) ir_output_add(g, "whole", y);
+    ir_id part[4];
+    static const ir_op ops[4] = {OP_tanh, OP_sigmoid, OP_square, OP_exp}; /* none an epilogue of matmul_bias */
+    for (int i = 0; i < pr.n; i++) part[i] = ir_unary(g, ops[i], ir_slice(g, y, 2, pr.start[i], pr.end[i]));
+    return pr.n == 1 ? part[0] : ir_concat(g, part, pr.n, 2);
+}
+
+/* Slices whose input is a matmul (any epilogue form), and plain matmuls, in g. */
+static int sliced_products(const ir_graph *g) {
+    int k = 0;
+    for (ir_id i = 0; i < g->nnodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if (n->op != OP_slice) continue;
+        ir_op in = g->nodes[ir_in(g, n, 0)].op;
+        k += in == OP_matmul || in == OP_matmul_bias || in == OP_matmul_bias_res || in == OP_matmul_res;
+    }
+    return k;
+}
+
+/* The rewrite: no slice of a product left, `parts` products (of op `op`), same loss and gradients. */
+static void check_slices(const char *label, int64_t N, proj pr, ir_op op, int parts, bool rewritten) {
+    ir_graph *g = ir_graph_new();
+    gc_add_weighted_loss(g, projection(g, 2, 3, 5, N, pr), "gc:w");
+    ir_graph *f = ir_graph_clone(g);
+    if (!ok(!ir_failed(g) && pass_fuse(f, NULL) && ir_verify(f), "%s: builds, fuses and verifies", label))
+        diag("%s %s", ir_error(g), ir_error(f));
+    if (rewritten) {
+        is_int(sliced_products(f), 0, "%s: no slice of a product left", label);
+        is_int(fuse_count(f, op), parts, "%s: %d %s (one per slice)", label, parts, ir_ops[op].name);
+    } else {
+        ok(sliced_products(f) > 0, "near miss %s: the slices of the product stay", label);
+    }
+    char err[512] = "";
+    double d = gc_compare(g, f, &(gc_opts){.seed = 11}, err, sizeof err);
+    if (d < 0) diag("%s", err);
+    ok(d >= 0 && d < 1e-12, "%s: loss and gradients equal (%.3g)", label, d);
+    if (rewritten) gradcheck(f, &(gc_opts){.seed = 13, .max_elems = 12, .rtol = 1e-5, .atol = 1e-7}, label);
+    ir_graph_free(g);
+    ir_graph_free(f);
+}
+
 int main(void) {
     variant v0 = {0};
     CASE("selective_scan", selective_scan, OP_selective_scan, 1, 1e-5, true, 2, 7, 3, 4, v0);
@@ -230,5 +286,13 @@ int main(void) {
     MISS("conv with a tap missing", conv1d, OP_causal_conv1d_silu, 1, 5, 2, 3, (variant){.drop_tap = true});
     MISS("layernorm with a learned eps", layernorm, OP_layernorm, 1, 3, 4, (variant){.eps_param = true});
     MISS("layernorm centred input read elsewhere", layernorm, OP_layernorm, 1, 3, 4, (variant){.extra_use = true});
+    check_slices("slice_matmul x | z (W [N, K])", 72, (proj){2, {0, 32}, {32, 72}, .tb = true}, OP_matmul, 2, true);
+    check_slices("slice_matmul q | k | v with bias (W [K, N])", 96, (proj){3, {0, 32, 64}, {32, 64, 96}, .bias = true},
+                 OP_matmul_bias, 3, true);
+    check_slices("slice_matmul two of three parts", 96, (proj){2, {0, 64}, {32, 96}, .tb = true}, OP_matmul, 2, true);
+    check_slices("a slice narrower than 32 columns", 40, (proj){2, {0, 32}, {32, 40}, .tb = true}, OP_matmul, 0, false);
+    check_slices("the product read whole too", 64, (proj){2, {0, 32}, {32, 64}, .tb = true, .extra = true}, OP_matmul, 0, false);
+    check_slices("overlapping slices read more than the product", 64, (proj){2, {0, 16}, {48, 64}, .tb = true}, OP_matmul, 0,
+                 false);
     return done_testing();
 }
