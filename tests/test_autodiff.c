@@ -407,11 +407,43 @@ static void test_weight_grad_folds_batch(void) {
     }
 }
 
+/* Many rows (B*M = 1024): dW is a batch of 4 chunk products (256 rows each) and a sum of their partials,
+ * equal to the direct sum. */
+static void test_weight_grad_chunks(void) {
+    ir_graph *g = ir_graph_new();
+    ir_id x = ir_input(g, "x", sh3(8, 128, 3));
+    ir_id w = ir_param(g, "w", sh2(5, 3), ir_init_normal(0, 0.5));
+    ir_id y = ir_matmul(g, x, w, false, true);
+    ir_output_add(g, "loss", sum_all(g, ir_binary(g, OP_mul, y, y)));
+    ok(pass_autodiff(g, NULL), "autodiff of 1024 rows times W %s", ir_error(g));
+    ir_id gw = ir_output_find(g, "grad:w");
+    const ir_node *n = &g->nodes[gw];
+    while (n->op == OP_reshape) n = &g->nodes[ir_in(g, n, 0)];
+    const ir_node *mm = n->op == OP_sum ? &g->nodes[ir_in(g, n, 0)] : NULL;
+    ok(mm && mm->op == OP_matmul && mm->shape.rank == 3 && mm->shape.dim[0] == 4 && n->attr.axis == 0,
+       "grad:w sums the partials of 4 chunk products over axis 0");
+    ir_values *v = run(g);
+    if (ok(v != NULL, "the chunked backward graph interprets")) {
+        const double *xv = v->t[x].data, *yv = v->t[y].data, *gv = v->t[gw].data;
+        double worst = 0;
+        for (int k = 0; k < 3; k++)
+            for (int c = 0; c < 5; c++) {
+                double ref = 0;
+                for (int r = 0; r < 1024; r++) ref += 2 * yv[r * 5 + c] * xv[r * 3 + k];
+                if (fabs(gv[c * 3 + k] - ref) > worst) worst = fabs(gv[c * 3 + k] - ref);
+            }
+        ok(worst < 1e-9, "chunked dW equals the direct sum (max error %g)", worst);
+        ir_values_free(v);
+    }
+    ir_graph_free(g);
+}
+
 int main(void) {
     test_run_list();
     test_names_and_outputs();
     test_pruning();
     test_weight_grad_folds_batch();
+    test_weight_grad_chunks();
     test_locations();
     test_errors();
     test_scan_structure();
