@@ -21,9 +21,14 @@
  * query rows i >= j0 in tiles of R rows:
  *   S, dP = q_i . kt, do_i . vt;  P = e^(c S - lse_i) (0 after the query);  dS = P (dP - D_i), D_i = do_i . o_i
  *   dvt[d] += sum_r P_r do_r[d];  dkt[d] += sum_r dS_r q_r[d];  dq_r[d..] += c sum_k dS_r[k] k[j0+k][d..]
- * (dq along hd in vectors of W, the rest of hd scalar). kt, vt are built per d from W scalar loads and dk,
- * dv stored per d lane by lane (LLVM's gathers/scatters for these loops were slow, and slow to compile at
- * hd = W). Only per-item scratch of a few hd x W blocks and one L-vector (D) lives on the stack; no L x L
+ * (dq along hd in vectors of W, the rest of hd scalar). When hd is a multiple of W, kt and vt are W x W
+ * blocks of key rows through a register transpose (cg_transpose) and dk, dv go back the same way, whole
+ * row pieces stored; otherwise per d from W scalar loads, stored lane by lane (LLVM's gathers/scatters for
+ * these loops were slow, and slow to compile at hd = W). The transposes took the grad from 6.2 to 4.4 ms
+ * (B64 L82 H8 hd16, 1 thread, AVX-512), a third of it spent inserting and extracting lanes before. c dS goes
+ * through memory with a volatile store, so dq's lane broadcasts are loads (load ports) rather than the
+ * register permutes LLVM forwards them into (64 per tile on the FMA's port). The forward's qt and output
+ * use the same transposes. Only per-item scratch of a few hd x W blocks and one L-vector (D) lives on the stack; no L x L
  * matrix anywhere. Measured and dropped: 6 or 8 rows per tile, 32-key blocks (2 key vectors) on AVX-512:
  * no faster. */
 #include "codegen/cg_fused_attn.h"
@@ -33,7 +38,9 @@
 #include <stdlib.h>
 
 enum {
-    ATT_QB = 16, /* queries per forward item (a multiple of every vector width: the range is CPU-independent) */
+    ATT_QB = 16, /* queries per forward item (a multiple of every vector width: the range is CPU-independent;
+                    32, two AVX-512 vectors per key, measured no faster) */
+    ATT_QVMAX = 8, /* query vectors per item at the narrowest width (4 lanes) */
     ATT_RMAX = 8, /* most query rows per backward tile */
 };
 
@@ -55,7 +62,8 @@ static att att_of(cg_val *v, const ir_graph *g, const ir_node *n) {
     att a = {.f = {.v = v, .b = v->b, .f32 = LLVMFloatTypeInContext(cg_jit_context(v->jit))}};
     a.W = cpu->vec_floats >= 16 ? 16 : cpu->vec_floats >= 8 ? 8 : 4;
     a.QV = ATT_QB / a.W;
-    a.KB = a.QV == 1 && cpu->n_vec_regs >= 32 ? 8 : a.QV == 1 ? 6 : 4;
+    a.KB = (cpu->n_vec_regs - a.QV - 2) / a.QV; /* QV x KB score accumulators + QV queries + 1 key in registers */
+    a.KB = a.KB > 8 ? 8 : a.KB < 2 ? 2 : a.KB;
     a.R = 4; /* 6 and 8 measured no faster on AVX-512 */
     a.vt = cg_vec_type(v->jit, a.W);
     a.i32 = LLVMInt32TypeInContext(cg_jit_context(v->jit));
@@ -124,10 +132,21 @@ static void loop_step(fb *f, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, int64
 
 typedef struct fwd {
     LLVMValueRef qt, ot;                    /* hd x QB floats: query block (scaled) and output, transposed */
-    LLVMValueRef m[4], l[4];                /* running max and sum per query vector */
-    LLVMValueRef sacc[4 * 16];               /* score accumulators [v * KB + k] */
+    LLVMValueRef m[ATT_QVMAX], l[ATT_QVMAX]; /* running max and sum per query vector */
+    LLVMValueRef sacc[ATT_QVMAX * 8];        /* score accumulators [v * KB + k] */
     LLVMValueRef base, i0, k_in, v_in;      /* head base offset, first query, key and value pointers */
 } fwd;
+
+/* max (is_max) or sum of t[0..n) as a pairwise tree; t is overwritten. */
+static LLVMValueRef tree(att *a, LLVMValueRef *t, int n, bool is_max) {
+    while (n > 1) {
+        int h = 0;
+        for (int k = 0; k + 1 < n; k += 2) t[h++] = is_max ? at_vmax(a, t[k], t[k + 1]) : fadd(&a->f, t[k], t[k + 1]);
+        if (n & 1) t[h++] = t[n - 1];
+        n = h;
+    }
+    return t[0];
+}
 
 /* One key block at j0 (masked: the diagonal, keys may pass the queries or L). */
 static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv) {
@@ -143,7 +162,7 @@ static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv
     cg_loop dl;
     loop_n(f, &dl, a->hd, "qk");
     {
-        LLVMValueRef qv[4];
+        LLVMValueRef qv[ATT_QVMAX];
         for (int v = 0; v < QV; v++) qv[v] = at_vld(a, w->qt, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W)));
         for (int k = 0; k < KB; k++) {
             LLVMValueRef kb = at_vbc(a, w->k_in, iadd(f, koff[k], dl.iv));
@@ -151,35 +170,34 @@ static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv
         }
     }
     end(f, &dl);
-    LLVMValueRef p[4 * 16], keep[4 * 16], alpha[4];
+    LLVMValueRef p[ATT_QVMAX * 8], keep[ATT_QVMAX * 8], alpha[ATT_QVMAX];
     LLVMValueRef ninf = at_vninf(a), zero_ = at_vconst(a, 0);
     for (int v = 0; v < QV; v++) {
-        LLVMValueRef m = at_vget(a, w->m[v]), mn = m;
+        LLVMValueRef m = at_vget(a, w->m[v]), t[8];
         for (int k = 0; k < KB; k++) {
             LLVMValueRef s = at_vget(a, w->sacc[v * KB + k]);
             if (masked) { /* key j0 + k after query i0 + v W + lane: lane < j0 + k - i0 - v W */
                 keep[v * KB + k] = lanes_from(a, isub(f, iadd(f, j0, I(f, k - v * a->W)), w->i0), true);
                 s = LLVMBuildSelect(f->b, keep[v * KB + k], s, ninf, "");
             }
-            p[v * KB + k] = s;
-            mn = at_vmax(a, mn, s);
+            p[v * KB + k] = t[k] = s;
         }
+        LLVMValueRef mn = at_vmax(a, m, tree(a, t, KB, true)); /* trees: log2(KB) deep chains, not KB */
         alpha[v] = vexp_neg(a, fsub(f, m, mn));
-        LLVMValueRef l = fmul(f, at_vget(a, w->l[v]), alpha[v]);
         for (int k = 0; k < KB; k++) {
             p[v * KB + k] = vexp_neg(a, fsub(f, p[v * KB + k], mn));
             if (masked) /* exactly 0 (not e^-80: its products with v would be denormal, and slow) */
                 p[v * KB + k] = LLVMBuildSelect(f->b, keep[v * KB + k], p[v * KB + k], zero_, "");
-            l = fadd(f, l, p[v * KB + k]);
+            t[k] = p[v * KB + k];
         }
-        at_vset(a, w->l[v], l);
+        at_vset(a, w->l[v], vfma(f, at_vget(a, w->l[v]), alpha[v], tree(a, t, KB, false)));
         at_vset(a, w->m[v], mn);
     }
     if (!with_pv) return;
     loop_n(f, &dl, a->hd, "pv");
     {
         /* two chains per query vector (even and odd keys): half the FMA latency per d */
-        LLVMValueRef o[4][2];
+        LLVMValueRef o[ATT_QVMAX][2];
         for (int v = 0; v < QV; v++) {
             o[v][0] = fmul(f, at_vld(a, w->ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), alpha[v]);
             o[v][1] = NULL;
@@ -215,14 +233,22 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     /* query rows i0 + r clamped to L - 1 (rows past L compute copies of row L - 1, never stored) */
     LLVMValueRef qoff[ATT_QB];
     for (int r = 0; r < ATT_QB; r++) qoff[r] = iadd(f, w.base, imul(f, imin(f, iadd(f, w.i0, I(f, r)), a->L - 1), I(f, a->RS)));
-    /* qt[d][r] = c q[i0 + r][d] (LLVM vectorises this loop with gathers: faster here than building the
-     * vectors from scalar loads per d) */
-    loop_n(f, &rl, ATT_QB, "qr");
-    LLVMValueRef qrow = iadd(f, w.base, imul(f, imin(f, iadd(f, w.i0, rl.iv), a->L - 1), I(f, a->RS)));
-    loop_n(f, &dl, hd, "qd");
-    st(f, w.qt, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), rl.iv), fmul(f, ld(f, in[0], iadd(f, qrow, dl.iv)), F(f, a->c)));
-    end(f, &dl);
-    end(f, &rl);
+    if (hd % a->W == 0) { /* qt[d][r] = c q[i0 + r][d]: W x W blocks of rows through a register transpose */
+        for (int v = 0; v < a->QV; v++)
+            for (int64_t d0 = 0; d0 < hd; d0 += a->W) {
+                LLVMValueRef x[16];
+                for (int r = 0; r < a->W; r++) x[r] = fmul(f, at_vld(a, in[0], iadd(f, qoff[v * a->W + r], I(f, d0))), at_vconst(a, a->c));
+                cg_transpose(f->b, a->W, x);
+                for (int d = 0; d < a->W; d++) at_vst(a, w.qt, I(f, (d0 + d) * ATT_QB + v * a->W), x[d]);
+            }
+    } else { /* (LLVM vectorises this loop with gathers: faster here than building the vectors from scalar loads) */
+        loop_n(f, &rl, ATT_QB, "qr");
+        LLVMValueRef qrow = iadd(f, w.base, imul(f, imin(f, iadd(f, w.i0, rl.iv), a->L - 1), I(f, a->RS)));
+        loop_n(f, &dl, hd, "qd");
+        st(f, w.qt, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), rl.iv), fmul(f, ld(f, in[0], iadd(f, qrow, dl.iv)), F(f, a->c)));
+        end(f, &dl);
+        end(f, &rl);
+    }
     if (with_pv) zero(f, w.ot, I(f, 0), hd * ATT_QB);
     for (int v = 0; v < a->QV; v++) at_vset(a, w.m[v], at_vninf(a)), at_vset(a, w.l[v], at_vconst(a, 0));
     /* key blocks wholly at or before query i0: no mask; then the diagonal up to the last query */
@@ -237,10 +263,20 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     kl.no_unroll = 1;
     end(f, &kl);
     if (with_pv) { /* o = ot / l, transposed back */
-        LLVMValueRef inv[4];
+        LLVMValueRef inv[ATT_QVMAX];
         for (int v = 0; v < a->QV; v++) inv[v] = LLVMBuildFDiv(f->b, at_vconst(a, 1), at_vget(a, w.l[v]), "");
         /* per d: each query vector scaled, its lanes stored to the rows; the clamped rows past L first (from
-         * the last lane down), so row L - 1 ends with its own value */
+         * the last lane down), so row L - 1 ends with its own value. With hd a multiple of W: W x W blocks
+         * through a register transpose, whole row pieces stored. */
+        if (hd % a->W == 0) {
+            for (int v = a->QV - 1; v >= 0; v--)
+                for (int64_t d0 = 0; d0 < hd; d0 += a->W) {
+                    LLVMValueRef x[16];
+                    for (int d = 0; d < a->W; d++) x[d] = fmul(f, at_vld(a, w.ot, I(f, (d0 + d) * ATT_QB + v * a->W)), inv[v]);
+                    cg_transpose(f->b, a->W, x);
+                    for (int r = a->W - 1; r >= 0; r--) at_vst(a, out, iadd(f, qoff[v * a->W + r], I(f, d0)), x[r]);
+                }
+        } else {
         loop_n(f, &dl, hd, "on");
         for (int v = a->QV - 1; v >= 0; v--) {
             LLVMValueRef x = fmul(f, at_vld(a, w.ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), inv[v]);
@@ -249,6 +285,7 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
         }
         dl.no_unroll = 1;
         end(f, &dl);
+        }
     } else { /* lse = m + log l */
         for (int v = 0; v < a->QV; v++)
             at_vst(a, rowv, I(f, v * a->W), fadd(f, at_vget(a, w.m[v]), cg_math1(f->v, "log", at_vget(a, w.l[v]))));
@@ -298,7 +335,11 @@ static void bwd_tile(att *a, bwd *w, LLVMValueRef i, int R) {
         LLVMValueRef e = vexp_neg(a, fsub(f, fmul(f, at_vget(a, w->s[r]), cv), lse)); /* <= 0 up to rounding */
         p[r] = LLVMBuildSelect(f->b, lanes_from(a, isub(f, ir, w->j0), false), e, zero_, ""); /* key j0 + lane <= i */
         ds[r] = fmul(f, p[r], fsub(f, at_vget(a, w->dp[r]), at_vbc(a, w->Dv, ir)));
-        at_vst(a, w->dsv, I(f, r * W), fmul(f, ds[r], cv));
+        /* c dS to memory, volatile: dq below broadcasts its lanes with loads (load ports), not the register
+         * lane permutes LLVM would forward them into (64 of them per tile, on the FMA's port) */
+        LLVMValueRef st_ = LLVMBuildStore(f->b, fmul(f, ds[r], cv), cg_gep_f32(f->v->jit, f->b, w->dsv, I(f, r * W)));
+        LLVMSetAlignment(st_, 4);
+        LLVMSetVolatile(st_, 1);
     }
     loop_n(f, &dl, hd, "kv");
     {
@@ -369,6 +410,18 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     w.j0 = kl.iv;
     for (int k = 0; k < W; k++)
         w.koff[k] = iadd(f, w.base, imul(f, imin(f, iadd(f, w.j0, I(f, k)), L - 1), I(f, a->RS)));
+    if (hd % W == 0) { /* kt[d][k] = k[j0 + k][d]: W x W blocks of rows through a register transpose */
+        for (int64_t d0 = 0; d0 < hd; d0 += W) {
+            LLVMValueRef kr[16], vr[16];
+            for (int k = 0; k < W; k++) {
+                kr[k] = at_vld(a, w.k, iadd(f, w.koff[k], I(f, d0)));
+                vr[k] = at_vld(a, v_in, iadd(f, w.koff[k], I(f, d0)));
+            }
+            cg_transpose(f->b, (int)W, kr);
+            cg_transpose(f->b, (int)W, vr);
+            for (int d = 0; d < W; d++) at_vst(a, w.kt, I(f, (d0 + d) * W), kr[d]), at_vst(a, w.vt, I(f, (d0 + d) * W), vr[d]);
+        }
+    } else {
     loop_n(f, &dl, hd, "tr"); /* kt[d][k] = k[j0 + k][d]: W scalar loads into one vector */
     {
         LLVMValueRef kv = LLVMGetPoison(a->vt), vv = kv;
@@ -382,6 +435,7 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     }
     dl.no_unroll = 1;
     end(f, &dl);
+    }
     zero(f, w.dkt, I(f, 0), hd * W);
     zero(f, w.dvt, I(f, 0), hd * W);
     /* query rows j0 .. L - 1: tiles of R, then single rows */
@@ -397,6 +451,22 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     end(f, &rl);
     /* dk = c dkt, dv = dvt (transposed back): per d, the lanes to the key rows, the clamped keys past L first
      * (from the last lane down), so row L - 1 ends with its own value */
+    if (hd % W == 0) { /* W x W blocks back through a register transpose; rows from the last key down */
+        for (int64_t d0 = 0; d0 < hd; d0 += W) {
+            LLVMValueRef dk[16], dv[16];
+            for (int d = 0; d < W; d++) {
+                dk[d] = fmul(f, at_vld(a, w.dkt, I(f, (d0 + d) * W)), at_vconst(a, a->c));
+                dv[d] = at_vld(a, w.dvt, I(f, (d0 + d) * W));
+            }
+            cg_transpose(f->b, (int)W, dk);
+            cg_transpose(f->b, (int)W, dv);
+            for (int k = (int)W - 1; k >= 0; k--) {
+                LLVMValueRef oi = iadd(f, w.koff[k], I(f, d0));
+                at_vst(a, out, iadd(f, I(f, N), oi), dk[k]);
+                at_vst(a, out, iadd(f, I(f, 2 * N), oi), dv[k]);
+            }
+        }
+    } else {
     loop_n(f, &dl, hd, "kd");
     {
         LLVMValueRef dk = fmul(f, at_vld(a, w.dkt, imul(f, dl.iv, I(f, W))), at_vconst(a, a->c)), dv = at_vld(a, w.dvt, imul(f, dl.iv, I(f, W)));
@@ -408,6 +478,7 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     }
     dl.no_unroll = 1;
     end(f, &dl);
+    }
     kl.no_unroll = 1;
     end(f, &kl);
     it.no_unroll = 1;

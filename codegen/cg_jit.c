@@ -495,6 +495,22 @@ LLVMValueRef cg_splat(LLVMBuilderRef b, LLVMValueRef scalar, int n) {
     return LLVMBuildShuffleVector(b, v, LLVMGetPoison(vt), zero_mask, "splat");
 }
 
+void cg_transpose(LLVMBuilderRef b, int n, LLVMValueRef *x) {
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(LLVMGetTypeContext(LLVMTypeOf(x[0])));
+    for (int h = 1; h < n; h *= 2) { /* stage h: lanes whose bit h differs from the vector's come from x[i ^ h] */
+        LLVMValueRef nr[64];
+        for (int i = 0; i < n; i++) {
+            LLVMValueRef idx[64];
+            for (int l = 0; l < n; l++) {
+                int keep = ((l & h) != 0) == ((i & h) != 0);
+                idx[l] = LLVMConstInt(i32, keep ? (unsigned)l : (unsigned)(n + (l ^ h)), 0);
+            }
+            nr[i] = LLVMBuildShuffleVector(b, x[i], x[i ^ h], LLVMConstVector(idx, (unsigned)n), "");
+        }
+        memcpy(x, nr, sizeof(LLVMValueRef) * (size_t)n);
+    }
+}
+
 LLVMValueRef cg_gep_f32(cg_jit *jit, LLVMBuilderRef b, LLVMValueRef base, LLVMValueRef idx) {
     return LLVMBuildInBoundsGEP2(b, LLVMFloatTypeInContext(jit->ctx), base, &idx, 1, "");
 }

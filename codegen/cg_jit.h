@@ -176,6 +176,9 @@ LLVMValueRef cg_f32(cg_jit *jit, float v);
 /* <n x float> type and a splat of a scalar float value. */
 LLVMTypeRef cg_vec_type(cg_jit *jit, int n);
 LLVMValueRef cg_splat(LLVMBuilderRef b, LLVMValueRef scalar, int n);
+/* Transposes n n-lane vectors in place (n a power of two, <= 64): x[i] lane l <- x[l] lane i, in log2(n)
+ * stages of two-source shuffles. */
+void cg_transpose(LLVMBuilderRef b, int n, LLVMValueRef *x);
 /* &base[idx] for a float pointer and an i64 element index. */
 LLVMValueRef cg_gep_f32(cg_jit *jit, LLVMBuilderRef b, LLVMValueRef base, LLVMValueRef idx);
 /* A call of an overloaded intrinsic such as "llvm.fma" on vector type t. */

@@ -137,23 +137,6 @@ static void emit_pack_copy(gen *g, LLVMValueRef dst, LLVMValueRef src, int64_t l
     if_end(g, &ie);
 }
 
-/* Transposes V row vectors in place: r[i] lane l <- r[l] lane i (log2(V) shuffle stages). */
-static void transpose_regs(gen *g, LLVMValueRef *r) {
-    int V = g->V;
-    for (int h = 1; h < V; h *= 2) {
-        LLVMValueRef nr[16];
-        for (int i = 0; i < V; i++) {
-            LLVMValueRef idx[16];
-            for (int l = 0; l < V; l++) {
-                int keep = ((l & h) != 0) == ((i & h) != 0);
-                idx[l] = LLVMConstInt(g->i32, keep ? (unsigned)l : (unsigned)(V + (l ^ h)), 0);
-            }
-            nr[i] = LLVMBuildShuffleVector(g->b, r[i], r[i ^ h], LLVMConstVector(idx, (unsigned)V), "");
-        }
-        memcpy(r, nr, sizeof(LLVMValueRef) * (size_t)V);
-    }
-}
-
 /* dst[k*W + j] = j < nvalid ? src[j*ld + k] : 0   for k < kc, j < W: a transposing
  * copy, V x V blocks through registers, scalar edges. */
 static void emit_pack_transpose(gen *g, LLVMValueRef dst, LLVMValueRef src, int64_t ld, int W, LLVMValueRef nvalid,
@@ -168,7 +151,7 @@ static void emit_pack_transpose(gen *g, LLVMValueRef dst, LLVMValueRef src, int6
         LLVMValueRef r[16];
         LLVMValueRef s = gep(g, src, add(g, mulc(g, lj.iv, ld), lk.iv));
         for (int t = 0; t < V; t++) r[t] = vload(g, gepc(g, s, t * ld));
-        transpose_regs(g, r);
+        cg_transpose(g->b, g->V, r);
         LLVMValueRef d = gep(g, dst, add(g, mulc(g, lk.iv, W), lj.iv));
         for (int t = 0; t < V; t++) vstore(g, r[t], gepc(g, d, (int64_t)t * W));
         loop_end(g, &lk);
