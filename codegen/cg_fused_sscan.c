@@ -27,8 +27,9 @@ enum { TT = 32, TILE_STEPS = 256 };
 /* One selective-scan node: sizes, operands and the packed gradient's offsets. */
 typedef struct ss {
     int64_t B, L, E, N, C, nchunks; /* C: checkpoint interval of the backward */
-    bool gated;
+    bool gated, sp; /* sp: input 1 is delta's pre-activation, delta = softplus(it) */
     LLVMValueRef u, dl, A, Bm, Cm, D, z, dy, out;
+    LLVMValueRef dbuf, sbuf; /* sp with a prepass: this item's delta and sigmoid(input 1), [L, E] on the stack */
     int64_t o_dd, o_dA, o_dB, o_dC, o_dD, o_dz;
 } ss;
 
@@ -46,7 +47,8 @@ static bool is_grad(ir_op op) { return op == OP_selective_scan_grad || op == OP_
 static ss ss_of(const ir_graph *g, const ir_node *n, LLVMValueRef out, const LLVMValueRef *in) {
     const ir_shape *u = &g->nodes[ir_in(g, n, 0)].shape;
     ss s = {.B = u->dim[0], .L = u->dim[1], .E = u->dim[2], .N = g->nodes[ir_in(g, n, 2)].shape.dim[1],
-            .gated = n->op == OP_selective_scan_gated || n->op == OP_selective_scan_gated_grad, .out = out};
+            .gated = n->op == OP_selective_scan_gated || n->op == OP_selective_scan_gated_grad, .sp = n->attr.softplus,
+            .out = out};
     if (!in) return s;
     s.u = in[0], s.dl = in[1], s.A = in[2], s.Bm = in[3], s.Cm = in[4], s.D = in[5];
     s.z = s.gated ? in[6] : NULL;
@@ -56,6 +58,53 @@ static ss ss_of(const ir_graph *g, const ir_node *n, LLVMValueRef out, const LLV
         s.o_dC = ir_grad_offset(g, n, 4), s.o_dD = ir_grad_offset(g, n, 5), s.o_dz = s.gated ? ir_grad_offset(g, n, 6) : 0;
     }
     return s;
+}
+
+/* Attribute softplus: delta = softplus(input 1) and, for the gradient, sigmoid(input 1). A prepass per item
+ * computes them for its [L, E] rows into stack buffers, at full vector throughput, when they take at most
+ * SP_BYTES; the recurrences then read delta from there (the separate softplus kernel and the gradient's
+ * product with the sigmoid cost a write and a read of a [B, L, E] tensor each, and computing the softplus
+ * inside the recurrence's steps lengthened their dependency chains: measured slower than both). */
+#define SP_BYTES (256.0 * 1024)
+
+static bool sp_prepass(const ss *s) { return s->sp && 4.0 * (double)(s->L * s->E) <= SP_BYTES; }
+
+static void sp_buffers(fb *f, ss *s, bool grad) {
+    if (!sp_prepass(s)) return;
+    s->dbuf = stack(f, s->L * s->E, "delta");
+    s->sbuf = grad ? stack(f, s->L * s->E, "sig") : NULL;
+}
+
+/* The prepass of item b: dbuf = softplus(x), sbuf = sigmoid(x) over its rows x = input 1. */
+static void sp_fill(fb *f, const ss *s, LLVMValueRef b) {
+    if (!sp_prepass(s)) return;
+    int W = cg_jit_cpu(f->v->jit)->vec_floats;
+    int64_t n = s->L * s->E, nv = n / W * W;
+    LLVMValueRef row0 = imul(f, b, I(f, n));
+    for (int pass = 0; pass < 2; pass++) { /* whole vectors, then the scalar rest */
+        int w = pass ? 1 : W;
+        cg_loop l;
+        cg_loop_begin(f->v->jit, f->b, &l, I(f, pass ? nv : 0), I(f, pass ? n : nv), I(f, w), "sp");
+        LLVMValueRef x = vld(f, w, s->dl, iadd(f, row0, l.iv));
+        vst(f, w, s->dbuf, l.iv, cg_math1(f->v, "softplus", x));
+        if (s->sbuf) vst(f, w, s->sbuf, l.iv, vsigmoid(f, x));
+        l.no_unroll = 1;
+        end(f, &l);
+    }
+}
+
+/* delta of the w channels at element i of item b (input 1; or its softplus, from the prepass or computed
+ * here); *sig: sigmoid(input 1) when wanted (grad with sp). */
+static LLVMValueRef delta(fb *f, const ss *s, int w, LLVMValueRef b, LLVMValueRef i, LLVMValueRef *sig) {
+    if (!s->sp) return vld(f, w, s->dl, i);
+    if (sp_prepass(s)) {
+        LLVMValueRef li = isub(f, i, imul(f, b, I(f, s->L * s->E)));
+        if (sig) *sig = vld(f, w, s->sbuf, li);
+        return vld(f, w, s->dbuf, li);
+    }
+    LLVMValueRef x = vld(f, w, s->dl, i);
+    if (sig) *sig = vsigmoid(f, x);
+    return cg_math1(f->v, "softplus", x);
 }
 
 /* Stack arrays of one body width (allocated in the entry block, before any loop). */
@@ -111,7 +160,7 @@ static void fwd_body(fb *f, const void *sv, int w, const void *stp, LLVMValueRef
     cg_loop tl;
     loop(f, &tl, st_->t0, st_->t1, "t");
     LLVMValueRef bt = iadd(f, imul(f, b, I(f, s->L)), tl.iv), i = iadd(f, imul(f, bt, I(f, s->E)), e), r = imul(f, bt, I(f, s->N));
-    LLVMValueRef d = vld(f, w, s->dl, i), uu = vld(f, w, s->u, i), du = fmul(f, d, uu);
+    LLVMValueRef d = delta(f, s, w, b, i, NULL), uu = vld(f, w, s->u, i), du = fmul(f, d, uu);
     LLVMValueRef y2[2] = {fmul(f, uu, Dv), vconst(f, 0, w)}; /* two sums over k: half the fma chain's latency */
     for (int64_t k = 0; k < s->N; k++) {
         LLVMValueRef kk = I(f, k), ak = fexp(f, fmul(f, d, Ak[k]));
@@ -135,8 +184,9 @@ static void fwd_body(fb *f, const void *sv, int w, const void *stp, LLVMValueRef
  * far better once the tensors outgrow the caches. Below TILE_BYTES one tile, the item's rows prefetched
  * first as sequential streams: measured faster (small mamba, E 256, in a training step: 7.8 ms tiled,
  * 6.7 ms untiled + prefetch; without the prefetch untiled was the slowest). */
-static void emit_fwd(fb *f, const ss *s, LLVMValueRef begin, LLVMValueRef end_) {
+static void emit_fwd(fb *f, ss *s, LLVMValueRef begin, LLVMValueRef end_) {
     int W = cg_jit_cpu(f->v->jit)->vec_floats;
+    sp_buffers(f, s, false);
     LLVMValueRef saved = stack(f, s->E * s->N, "saved");
     fwd_state sw = {.h = vstack(f, W, s->N, "h"), .saved = saved}, s1 = {.h = vstack(f, 1, s->N, "h1"), .saved = saved};
     bool tiles = 4.0 * 4.0 * (double)(s->B * s->L * s->E) > TILE_BYTES || s->L >= TILE_STEPS;
@@ -150,6 +200,7 @@ static void emit_fwd(fb *f, const ss *s, LLVMValueRef begin, LLVMValueRef end_) 
         if (s->gated) fb_prefetch_range(f, s->z, row0, s->L * s->E, 0);
         fb_prefetch_range(f, s->out, row0, s->L * s->E, 1);
     }
+    sp_fill(f, s, it.iv);
     loop_n(f, &tt, (s->L + T - 1) / T, "tile");
     sw.t0 = s1.t0 = imul(f, tt.iv, I(f, T));
     sw.t1 = s1.t1 = min_i(f, iadd(f, sw.t0, I(f, T)), I(f, s->L));
@@ -168,7 +219,7 @@ static void recompute(fb *f, const ss *s, int w, const arrays *a, const LLVMValu
     cg_loop tl;
     loop(f, &tl, t0, t1, "rt");
     LLVMValueRef bt = iadd(f, imul(f, b, I(f, s->L)), tl.iv), i = iadd(f, imul(f, bt, I(f, s->E)), e);
-    LLVMValueRef d = vld(f, w, s->dl, i), du = fmul(f, d, vld(f, w, s->u, i)), r = imul(f, bt, I(f, s->N));
+    LLVMValueRef d = delta(f, s, w, b, i, NULL), du = fmul(f, d, vld(f, w, s->u, i)), r = imul(f, bt, I(f, s->N));
     if (keep) {
         LLVMValueRef j = imul(f, isub(f, tl.iv, t0), I(f, s->N));
         step(f, s, w, Ak, d, du, r, a->hs, j, a->hs, iadd(f, j, I(f, s->N)), a->as, j);
@@ -187,7 +238,8 @@ static void back_step(fb *f, const ss *s, int w, const arrays *a, const LLVMValu
                       LLVMValueRef b, LLVMValueRef e, LLVMValueRef t, LLVMValueRef j) {
     LLVMValueRef bt = iadd(f, imul(f, b, I(f, s->L)), t), i = iadd(f, imul(f, bt, I(f, s->E)), e), r = imul(f, bt, I(f, s->N));
     LLVMValueRef hp0 = imul(f, j, I(f, s->N)), hc0 = iadd(f, hp0, I(f, s->N));
-    LLVMValueRef dy = vld(f, w, s->dy, i), uu = vld(f, w, s->u, i), d = vld(f, w, s->dl, i), dyi = dy, zi = NULL, sg = NULL;
+    LLVMValueRef sig = NULL, dy = vld(f, w, s->dy, i), uu = vld(f, w, s->u, i), d = delta(f, s, w, b, i, s->sp ? &sig : NULL);
+    LLVMValueRef dyi = dy, zi = NULL, sg = NULL;
     if (s->gated) { /* y_out = y silu(z): dL/dy = dy silu(z); y itself (for dz) is recomputed from the states below */
         zi = vld(f, w, s->z, i), sg = vsigmoid(f, zi);
         dyi = fmul(f, fmul(f, dy, zi), sg);
@@ -223,7 +275,7 @@ static void back_step(fb *f, const ss *s, int w, const arrays *a, const LLVMValu
         vst(f, w, s->out, iadd(f, I(f, s->o_dz), i), fmul(f, fmul(f, fmul(f, dy, ys), sg), fadd(f, one, fmul(f, zi, fsub(f, one, sg)))));
     }
     vst(f, w, s->out, i, du);
-    vst(f, w, s->out, iadd(f, I(f, s->o_dd), i), dds);
+    vst(f, w, s->out, iadd(f, I(f, s->o_dd), i), s->sp ? fmul(f, dds, sig) : dds); /* through the softplus */
 }
 
 static void grad_body(fb *f, const void *sv, int w, const void *av, LLVMValueRef b, LLVMValueRef e) {
@@ -271,9 +323,10 @@ static void grad_body(fb *f, const void *sv, int w, const void *av, LLVMValueRef
     vst(f, w, s->out, iadd(f, I(f, s->o_dD), iadd(f, imul(f, b, I(f, s->E)), e)), vget(f, w, a->dA, N));
 }
 
-static void emit_grad(fb *f, const ss *s, LLVMValueRef begin, LLVMValueRef end_) {
+static void emit_grad(fb *f, ss *s, LLVMValueRef begin, LLVMValueRef end_) {
     int W = cg_jit_cpu(f->v->jit)->vec_floats;
     arrays av = arrays_new(f, s, W), a1 = arrays_new(f, s, 1);
+    sp_buffers(f, s, true);
     cg_loop it;
     loop(f, &it, begin, end_, "b");
     LLVMValueRef rows = imul(f, it.iv, I(f, s->L * s->N)); /* dBm, dCm of item b accumulate over channels */
@@ -285,6 +338,7 @@ static void emit_grad(fb *f, const ss *s, LLVMValueRef begin, LLVMValueRef end_)
     fb_prefetch_range(f, s->out, row0, s->L * s->E, 1); /* du, d delta (and dz) are written likewise */
     fb_prefetch_range(f, s->out, iadd(f, I(f, s->o_dd), row0), s->L * s->E, 1);
     if (s->gated) fb_prefetch_range(f, s->out, iadd(f, I(f, s->o_dz), row0), s->L * s->E, 1);
+    sp_fill(f, s, it.iv);
     channels(f, s, W, &av, &a1, it.iv, I(f, 0), I(f, s->E), grad_body);
     it.no_unroll = 1;
     end(f, &it);

@@ -256,12 +256,14 @@ static void set_attr(lua_State *L, ir_graph *g, ir_op op, const char *key, int i
     case ATTR_ID_perm: ca->nperm = get_int_list(L, idx, on, "perm", a->perm); break;
     case ATTR_ID_reverse:
     case ATTR_ID_ta:
-    case ATTR_ID_tb: {
+    case ATTR_ID_tb:
+    case ATTR_ID_softplus: {
         if (lua_type(L, idx) != LUA_TBOOLEAN) fe_raise(L, on, "%s must be true or false, got %s", key, type_name(L, idx));
         bool v = lua_toboolean(L, idx);
         if (id == ATTR_ID_reverse) a->reverse = v;
         else if (id == ATTR_ID_ta) a->ta = v;
-        else a->tb = v;
+        else if (id == ATTR_ID_tb) a->tb = v;
+        else a->softplus = v;
         break;
     }
     case ATTR_COUNT: break;

@@ -92,7 +92,7 @@ typedef struct ir_attrs {
     int64_t seed;
     int64_t axis, start, end, lo, hi;
     int64_t perm[IR_MAX_RANK];
-    bool reverse, ta, tb;
+    bool reverse, ta, tb, softplus;
 } ir_attrs;
 
 /* Where a node came from: the Lua file:line (or the IR text file:line) that built it. */

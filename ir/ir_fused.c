@@ -107,9 +107,13 @@ bool shape_selective_scan_gated(ir_graph *g, ir_node *n) {
 bool shape_selective_scan_gated_grad(ir_graph *g, ir_node *n) { return shape_packed_grad(g, n, OP_selective_scan_gated); }
 
 static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double softplus(double x) { return x > 20.0 ? x : log1p(exp(x)); } /* as the softplus op */
+
+/* delta of element i: input 1 itself, or softplus of it (attribute softplus: input 1 is the pre-activation). */
+static double delta_at(const ir_node *nd, const double *dl, int64_t i) { return nd->attr.softplus ? softplus(dl[i]) : dl[i]; }
 
 /* y[b,t,e] = sum_n h_t[n] Cm[b,t,n] + D[e] u[b,t,e], h_t = exp(delta A[e]) h_t-1 + (delta u) Bm[b,t];
- * the gated op multiplies by silu(z[b,t,e]). */
+ * the gated op multiplies by silu(z[b,t,e]); with attribute softplus, delta = softplus(input 1). */
 void interp_selective_scan(const ir_node *nd, const ir_tensor *in, ir_tensor *out, const ir_interp_opts *o) {
     (void)o;
     const double *z = nd->op == OP_selective_scan_gated ? in[6].data : NULL;
@@ -122,7 +126,7 @@ void interp_selective_scan(const ir_node *nd, const ir_tensor *in, ir_tensor *ou
             memset(h, 0, (size_t)N * sizeof *h);
             for (int64_t t = 0; t < L; t++) {
                 int64_t i = (b * L + t) * E + e;
-                double d = dl[i], du = d * u[i], y = 0;
+                double d = delta_at(nd, dl, i), du = d * u[i], y = 0;
                 for (int64_t k = 0; k < N; k++) {
                     h[k] = exp(d * A[e * N + k]) * h[k] + du * Bm[(b * L + t) * N + k];
                     y += h[k] * Cm[(b * L + t) * N + k];
@@ -146,7 +150,8 @@ static int64_t chunk_len(int64_t L) {
  *   forward once, keeping h at the start of every chunk; then chunk by chunk from the last, recompute the
  *   chunk's states from its checkpoint and walk it backwards with the adjoint g_t = dy_t Cm_t + a_t+1 g_t+1:
  *   dCm_t += dy_t h_t, du_t = dy_t D + sum_n g_t delta_t Bm_t, ddelta_t = sum_n g_t (h_t-1 a_t A + u_t Bm_t),
- *   dA += g_t h_t-1 a_t delta_t, dBm_t += g_t delta_t u_t, dD += dy_t u_t. */
+ *   dA += g_t h_t-1 a_t delta_t, dBm_t += g_t delta_t u_t, dD += dy_t u_t. With attribute softplus the
+ *   gradient of input 1 is ddelta_t sigmoid(input 1). */
 void interp_selective_scan_grad(const ir_node *nd, const ir_tensor *in, ir_tensor *out, const ir_interp_opts *o) {
     (void)o;
     const double *u = in[0].data, *dl = in[1].data, *A = in[2].data, *Bm = in[3].data, *Cm = in[4].data, *Dk = in[5].data;
@@ -169,7 +174,8 @@ void interp_selective_scan_grad(const ir_node *nd, const ir_tensor *in, ir_tenso
             for (int64_t t = 0; t < L; t++) {
                 if (t % C == 0) memcpy(ck + (t / C) * N, h, (size_t)N * sizeof *h);
                 int64_t i = (b * L + t) * E + e;
-                for (int64_t k = 0; k < N; k++) h[k] = exp(dl[i] * Ae[k]) * h[k] + dl[i] * u[i] * Bm[(b * L + t) * N + k];
+                double d = delta_at(nd, dl, i);
+                for (int64_t k = 0; k < N; k++) h[k] = exp(d * Ae[k]) * h[k] + d * u[i] * Bm[(b * L + t) * N + k];
             }
             memset(gr, 0, (size_t)N * sizeof *gr);
             for (int64_t k = 0; k < N; k++) a1[k] = 0; /* a_t+1 of the step after the current one */
@@ -179,7 +185,8 @@ void interp_selective_scan_grad(const ir_node *nd, const ir_tensor *in, ir_tenso
                 for (int64_t t = t0; t < t1; t++) { /* hs[(t - t0 + 1) * N ..] = h_t */
                     int64_t i = (b * L + t) * E + e;
                     double *hp = hs + (t - t0) * N, *hn = hp + N;
-                    for (int64_t k = 0; k < N; k++) hn[k] = exp(dl[i] * Ae[k]) * hp[k] + dl[i] * u[i] * Bm[(b * L + t) * N + k];
+                    double d = delta_at(nd, dl, i);
+                    for (int64_t k = 0; k < N; k++) hn[k] = exp(d * Ae[k]) * hp[k] + d * u[i] * Bm[(b * L + t) * N + k];
                 }
                 for (int64_t t = t1 - 1; t >= t0; t--) {
                     int64_t i = (b * L + t) * E + e, r = (b * L + t) * N;
@@ -191,7 +198,7 @@ void interp_selective_scan_grad(const ir_node *nd, const ir_tensor *in, ir_tenso
                         dz[i] = dyo[i] * y * s * (1 + z[i] * (1 - s));
                         dyi = dyo[i] * z[i] * s;
                     }
-                    double d = dl[i], dui = dyi * Dk[e], ddi = 0;
+                    double d = delta_at(nd, dl, i), dui = dyi * Dk[e], ddi = 0;
                     dD[e] += dyi * u[i];
                     for (int64_t k = 0; k < N; k++) {
                         double a = exp(d * Ae[k]);
@@ -205,7 +212,7 @@ void interp_selective_scan_grad(const ir_node *nd, const ir_tensor *in, ir_tenso
                         dui += gr[k] * d * Bm[r + k];
                     }
                     du[i] = dui;
-                    ddl[i] = ddi;
+                    ddl[i] = nd->attr.softplus ? ddi * sigmoid(dl[i]) : ddi;
                 }
             }
         }

@@ -358,6 +358,7 @@ static bool *bool_field(ir_attrs *a, int id) {
     case ATTR_ID_reverse: return &a->reverse;
     case ATTR_ID_ta: return &a->ta;
     case ATTR_ID_tb: return &a->tb;
+    case ATTR_ID_softplus: return &a->softplus;
     default: return NULL;
     }
 }

@@ -128,6 +128,7 @@ static void print_attrs(strbuf *b, const ir_node *n) {
         case ATTR_ID_reverse: flag = a->reverse; break;
         case ATTR_ID_ta: flag = a->ta; break;
         case ATTR_ID_tb: flag = a->tb; break;
+        case ATTR_ID_softplus: flag = a->softplus; break;
         default: break;
         }
         if (info->kind == ATTR_BOOL && !flag) continue;
@@ -149,7 +150,8 @@ static void print_attrs(strbuf *b, const ir_node *n) {
             break;
         case ATTR_ID_reverse:
         case ATTR_ID_ta:
-        case ATTR_ID_tb: sb_printf(b, "true"); break;
+        case ATTR_ID_tb:
+        case ATTR_ID_softplus: sb_printf(b, "true"); break;
         case ATTR_COUNT: break;
         }
     }

@@ -59,6 +59,7 @@ static bool attrs_eq(ir_op op, const ir_attrs *a, const ir_attrs *b, int rank) {
     if ((m & AT(reverse)) && a->reverse != b->reverse) return false;
     if ((m & AT(ta)) && a->ta != b->ta) return false;
     if ((m & AT(tb)) && a->tb != b->tb) return false;
+    if ((m & AT(softplus)) && a->softplus != b->softplus) return false;
     return true;
 }
 

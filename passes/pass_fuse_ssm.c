@@ -8,7 +8,8 @@
  *   dBu = reshape(delta * u, [B,L,E,1]) * reshape(Bm, [B,L,1,N])
  *   h   = scan(dA, dBu, const 0, axis 1)
  *   y   = reshape(sum(h * reshape(Cm, [B,L,1,N]), 3), [B,L,E])  [+ u * D]   (root: the add, else the reshape)
- *   and Mamba's gate y * silu(z) (z [B,L,E]) when the SiLU is read only there -> selective_scan_gated
+ *   and Mamba's gate y * silu(z) (z [B,L,E]) when the SiLU is read only there -> selective_scan_gated;
+ *   delta = softplus(x) read only by the pattern -> input x with attribute softplus
  * s4_scan (u [B,L,H]; a, b, w [H,M,2]; D [H]):
  *   s = cscan(broadcast(a, [B,L,H,M,2]), b * reshape(u, [B,L,H,1,1]), const 0, axis 1)
  *   y = reshape(sum(sum(s * w, 4), 3), [B,L,H]) [* k]  [+ u * D]      (the sums in either order)
@@ -122,9 +123,13 @@ static bool try_ss(fuse_ctx *c, ir_id root, ir_id top, ir_id y, ir_id skip, ir_i
     ir_id more[] = {sum, hc, h, cr, dA, x, dr, dbu, ur, br, du};
     int n = 0;
     for (int i = 0; i < 11; i++) interior[n++] = more[i];
+    /* delta = softplus(x) read only here (by dr and du): the op takes x and applies the softplus itself */
+    bool sp = fz_is(c, delta, OP_softplus) && c->uses[delta] == 2;
+    if (sp) interior[n++] = delta;
     n = finish_interior(top, y, skip, interior, n);
-    fuse_match m = {.root = root, .op = OP_selective_scan, .leaf = {u, delta, A, fz_in(c, br, 0), crd, D}, .nleaf = 6,
-                    .emit = emit_with_zero_d};
+    fuse_match m = {.root = root, .op = OP_selective_scan, .leaf = {u, sp ? fz_in(c, delta, 0) : delta, A, fz_in(c, br, 0), crd, D},
+                    .nleaf = 6, .emit = emit_with_zero_d};
+    m.attrs.softplus = sp;
     if (silu != IR_NONE) {
         if (!fz_shape_is(c, fz_in(c, silu, 0), 3, (int64_t[]){B, L, E})) return false;
         interior[n++] = top;

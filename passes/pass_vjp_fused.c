@@ -28,7 +28,7 @@ static bool packed_grad(const ir_vjp *c, ir_op op) {
     ir_id in[8];
     for (int i = 0; i < nin; i++) in[i] = vjp_in(c, i);
     in[nin] = c->dy;
-    ir_attrs a = {.value = n->attr.value};
+    ir_attrs a = {.value = n->attr.value, .softplus = n->attr.softplus};
     ir_id packed = ir_build(g, op, in, nin + 1, &a, NULL);
     if (g->failed) return false;
     int64_t B = vjp_in_shape(c, 0).dim[0], offs[8];

@@ -32,12 +32,14 @@ typedef struct variant {
     bool pad_one, drop_tap;                          /* conv */
     bool eps_param, no_silu;                         /* layernorm, conv */
     bool gate, gate_extra;                           /* Mamba's y * silu(z); the SiLU read elsewhere */
+    bool delta_extra;                                /* delta = softplus(dt) also read elsewhere */
 } variant;
 
 /* ---- the patterns, as nn.lua builds them ---- */
 
 static ir_id selective_scan(ir_graph *g, int64_t B, int64_t L, int64_t E, int64_t N, variant v) {
     ir_id u = P(g, "u", S(3, B, L, E, 0)), delta = ir_unary(g, OP_softplus, P(g, "dt", S(3, B, L, E, 0)));
+    if (v.delta_extra) ir_output_add(g, "delta", delta);
     ir_id A = ir_unary(g, OP_neg, ir_unary(g, OP_exp, P(g, "A_log", S(2, E, N, 0, 0))));
     ir_id Bm = P(g, "Bm", S(3, B, L, N, 0)), Cm = P(g, "Cm", S(3, B, L, N, 0)), D = P(g, "D", S(1, E, 0, 0, 0));
     ir_id dA = ir_unary(g, OP_exp, mul(g, ir_reshape(g, delta, S(4, B, L, E, 1)), A));
@@ -247,6 +249,31 @@ static void check_slices(const char *label, int64_t N, proj pr, ir_op op, int pa
     ir_graph_free(f);
 }
 
+/* delta = softplus(dt) goes into the fused op (attribute softplus, input 1 = dt) when read only by the
+ * pattern; read elsewhere too, the op takes delta as it is. Values equal either way. */
+static void softplus_absorbed(bool extra) {
+    const char *what = extra ? "read elsewhere" : "read only by the scan";
+    ir_graph *g = ir_graph_new();
+    gc_add_weighted_loss(g, selective_scan(g, 2, 5, 3, 2, (variant){.gate = true, .delta_extra = extra}), "gc:w");
+    ir_graph *f = ir_graph_clone(g);
+    bool fused = pass_fuse(f, NULL) && ir_verify(f);
+    const ir_node *ss = NULL;
+    for (ir_id i = 0; fused && i < f->nnodes; i++)
+        if (f->nodes[i].op == OP_selective_scan_gated) ss = &f->nodes[i];
+    ok(ss != NULL, "softplus %s: the gated scan fuses", what);
+    if (ss) {
+        ok(ss->attr.softplus == !extra, "softplus %s: attribute softplus %s", what, extra ? "off" : "on");
+        ir_op in1 = f->nodes[ir_in(f, ss, 1)].op;
+        ok(extra ? in1 == OP_softplus : in1 != OP_softplus, "softplus %s: input 1 is %s", what, extra ? "delta" : "its pre-activation");
+    }
+    char err[512] = "";
+    double d = gc_compare(g, f, &(gc_opts){.seed = 11}, err, sizeof err);
+    ok(d >= 0 && d < 1e-9, "softplus %s: same loss and gradients (%.3g) %s", what, d, err);
+    if (!extra) gradcheck(f, &(gc_opts){.seed = 13, .max_elems = 12, .rtol = 1e-5, .atol = 1e-7}, "selective_scan {softplus}");
+    ir_graph_free(g);
+    ir_graph_free(f);
+}
+
 int main(void) {
     variant v0 = {0};
     CASE("selective_scan", selective_scan, OP_selective_scan, 1, 1e-5, true, 2, 7, 3, 4, v0);
@@ -294,5 +321,7 @@ int main(void) {
     check_slices("the product read whole too", 64, (proj){2, {0, 32}, {32, 64}, .tb = true, .extra = true}, OP_matmul, 0, false);
     check_slices("overlapping slices read more than the product", 64, (proj){2, {0, 16}, {48, 64}, .tb = true}, OP_matmul, 0,
                  false);
+    softplus_absorbed(false);
+    softplus_absorbed(true);
     return done_testing();
 }

@@ -12,11 +12,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* selective_scan(_gated)(_grad) on [B, L, E] with state N: delta = sigmoid(x) > 0, A = -exp(a) < 0. */
-static void sscan_case(int64_t B, int64_t L, int64_t E, int64_t N, bool gated, bool grad) {
+/* selective_scan(_gated)(_grad) on [B, L, E] with state N: delta = sigmoid(x) > 0, or with sp the op's own
+ * softplus of x - 1 (attribute softplus); A = -exp(a) < 0. */
+static void sscan_case_sp(int64_t B, int64_t L, int64_t E, int64_t N, bool gated, bool grad, bool sp) {
     ir_graph *g = ir_graph_new();
-    ir_id u = ir_input(g, "u", S(3, B, L, E, 0));
-    ir_id dl = ir_unary(g, OP_sigmoid, ir_input(g, "x", S(3, B, L, E, 0)));
+    ir_id u = ir_input(g, "u", S(3, B, L, E, 0)), x = ir_input(g, "x", S(3, B, L, E, 0));
+    ir_id dl = sp ? ir_binary(g, OP_sub, x, ir_scalar(g, 1)) : ir_unary(g, OP_sigmoid, x);
     ir_id A = ir_unary(g, OP_neg, ir_unary(g, OP_exp, ir_input(g, "a", S(2, E, N, 0, 0))));
     ir_id Bm = ir_input(g, "Bm", S(3, B, L, N, 0)), Cm = ir_input(g, "Cm", S(3, B, L, N, 0));
     ir_id D = ir_input(g, "D", S(1, E, 0, 0, 0)), z = ir_input(g, "z", S(3, B, L, E, 0));
@@ -26,13 +27,17 @@ static void sscan_case(int64_t B, int64_t L, int64_t E, int64_t N, bool gated, b
     if (grad) in[nin++] = dy;
     ir_op op = gated ? (grad ? OP_selective_scan_gated_grad : OP_selective_scan_gated)
                      : (grad ? OP_selective_scan_grad : OP_selective_scan);
-    ir_id y = ir_build(g, op, in, nin, NULL, NULL);
+    ir_id y = ir_build(g, op, in, nin, &(ir_attrs){.softplus = sp}, NULL);
     ir_output_add(g, "y", ir_unary(g, OP_neg, y)); /* a consumer: the fused op's output is a temporary */
     char label[128];
-    snprintf(label, sizeof label, "%s B%lld L%lld E%lld N%lld", ir_ops[op].name, (long long)B, (long long)L,
-             (long long)E, (long long)N);
+    snprintf(label, sizeof label, "%s%s B%lld L%lld E%lld N%lld", ir_ops[op].name, sp ? " {softplus}" : "", (long long)B,
+             (long long)L, (long long)E, (long long)N);
     if (ok(!ir_failed(g) && ir_verify(g), "%s builds %s", label, ir_error(g))) check_graph(label, g, FILL_SIGNED, grad ? 1e-4 : 1e-5);
     ir_graph_free(g);
+}
+
+static void sscan_case(int64_t B, int64_t L, int64_t E, int64_t N, bool gated, bool grad) {
+    sscan_case_sp(B, L, E, N, gated, grad, false);
 }
 
 /* s4_scan(_grad) on u [B, L, H] with M modes; a stable system as nn.s4d builds it: a = exp(-exp(lr)) (cos th,
@@ -204,6 +209,11 @@ int main(void) {
             sscan_case(1, 1, 20, 4, gated, grad);   /* one step */
             sscan_case(2, 50, 19, 8, gated, grad);  /* the whole sequence on the stack */
             sscan_case(1, 300, 18, 16, gated, grad); /* forward: time tiles; grad: checkpoint chunks, the last short */
+            /* delta = softplus(input 1) inside the kernels: the per-item prepass (with a scalar rest: L E = 407),
+             * with time tiles and chunks, and past the prepass's 256 KB (L E = 76800: computed per step) */
+            sscan_case_sp(2, 11, 37, 16, gated, grad, true);
+            sscan_case_sp(1, 300, 18, 16, gated, grad, true);
+            sscan_case_sp(1, 300, 256, 2, gated, grad, true);
         }
     for (int silu = 0; silu < 2; silu++)
         for (int grad = 0; grad < 2; grad++) {
