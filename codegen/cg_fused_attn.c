@@ -213,8 +213,10 @@ static void fwd_block(att *a, fwd *w, LLVMValueRef j0, bool masked, bool with_pv
     end(f, &dl);
 }
 
-/* attention (with_pv) or attention_lse: items (b, h, query block). */
-static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef out, const LLVMValueRef *in, bool with_pv) {
+/* attention (with_pv), attention_lse (with_lse) or both (attention_fwd: lse after the output): items (b, h,
+ * query block). */
+static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef out, const LLVMValueRef *in, bool with_pv,
+                     bool with_lse) {
     fb *f = &a->f;
     int64_t NQ = (a->L + ATT_QB - 1) / ATT_QB, hd = a->hd;
     fwd w = {.k_in = in[1], .v_in = with_pv ? in[2] : NULL};
@@ -286,12 +288,14 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
         dl.no_unroll = 1;
         end(f, &dl);
         }
-    } else { /* lse = m + log l */
+    }
+    if (with_lse) { /* lse = m + log l (after the output when both) */
+        LLVMValueRef lse_out = with_pv ? cg_gep_f32(f->v->jit, f->b, out, I(f, a->B * a->L * a->RS)) : out;
         for (int v = 0; v < a->QV; v++)
             at_vst(a, rowv, I(f, v * a->W), fadd(f, at_vget(a, w.m[v]), cg_math1(f->v, "log", at_vget(a, w.l[v]))));
         loop(f, &rl, I(f, 0), nvalid, "lr");
         LLVMValueRef li = iadd(f, imul(f, iadd(f, imul(f, b, I(f, a->L)), iadd(f, w.i0, rl.iv)), I(f, a->H)), h);
-        st(f, out, li, ld(f, rowv, rl.iv));
+        st(f, lse_out, li, ld(f, rowv, rl.iv));
         end(f, &rl);
     }
     it.no_unroll = 1;
@@ -487,19 +491,21 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
 
 /* ---- interface ---- */
 
-bool cg_attn_has_kernel(ir_op op) { return op == OP_attention || op == OP_attention_lse || op == OP_attention_grad; }
+bool cg_attn_has_kernel(ir_op op) {
+    return op == OP_attention || op == OP_attention_lse || op == OP_attention_fwd || op == OP_attention_grad;
+}
 
 void cg_attn_range(const ir_graph *g, const ir_node *n, int64_t *range, int64_t *work) {
     const ir_shape *q = in_shape(g, n, 0);
     int64_t B = q->dim[0], L = q->dim[1], H = q->dim[2], hd = q->dim[3];
     int64_t pairs = B * H * (L * (L + 1) / 2 + L * ATT_QB / 2) * (hd ? hd : 1); /* (query, key) pairs x hd */
     if (n->op == OP_attention_grad) *range = B * H, *work = pairs * 10;
-    else *range = B * H * ((L + ATT_QB - 1) / ATT_QB), *work = pairs * (n->op == OP_attention ? 4 : 2);
+    else *range = B * H * ((L + ATT_QB - 1) / ATT_QB), *work = pairs * (n->op == OP_attention_lse ? 2 : 4);
 }
 
 void cg_attn_emit(cg_val *v, const ir_graph *g, const ir_node *n, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef out,
                   const LLVMValueRef *in) {
     att a = att_of(v, g, n);
     if (n->op == OP_attention_grad) emit_bwd(&a, begin, end_, out, in);
-    else emit_fwd(&a, begin, end_, out, in, n->op == OP_attention);
+    else emit_fwd(&a, begin, end_, out, in, n->op != OP_attention_lse, n->op != OP_attention);
 }

@@ -430,6 +430,13 @@ bool shape_attention_lse(ir_graph *g, ir_node *n) {
     return true;
 }
 
+bool shape_attention_fwd(ir_graph *g, ir_node *n) {
+    if (!shape_qkv(g, n, 3)) return false;
+    ir_shape q = *in_shape(g, n, 0);
+    n->shape = ir_shape_of(1, (int64_t[]){ir_numel(q) + ir_numel(q) / q.dim[3]});
+    return true;
+}
+
 bool shape_attention_grad(ir_graph *g, ir_node *n) {
     if (!shape_qkv(g, n, 4)) return false;
     ir_shape q = *in_shape(g, n, 0);
@@ -496,6 +503,16 @@ void interp_attention_lse(const ir_node *nd, const ir_tensor *in, ir_tensor *out
         for (int64_t t = 0; t < s.dim[1]; t++)
             for (int64_t h = 0; h < s.dim[2]; h++)
                 out->data[(b * s.dim[1] + t) * s.dim[2] + h] = attention_row(nd, in, b, t, h, NULL);
+}
+
+void interp_attention_fwd(const ir_node *nd, const ir_tensor *in, ir_tensor *out, const ir_interp_opts *o) {
+    (void)o;
+    ir_shape s = in[0].shape;
+    double *lse = out->data + ir_numel(s);
+    for (int64_t b = 0; b < s.dim[0]; b++)
+        for (int64_t t = 0; t < s.dim[1]; t++)
+            for (int64_t h = 0; h < s.dim[2]; h++)
+                lse[(b * s.dim[1] + t) * s.dim[2] + h] = attention_row(nd, in, b, t, h, out->data + at4(s, b, t, h));
 }
 
 /* For each query t and key j <= t: p = exp(value q_t.k_j - lse_t) (recomputed from the row statistic),

@@ -17,11 +17,17 @@
 #include "ir/ir.h"
 
 /* The patterns, in the order pass_fuse runs them. */
-#define FUSE_PATTERNS "slice_matmul, attention, selective_scan, s4_scan, causal_conv1d, layernorm, matmul_epilogue"
+#define FUSE_PATTERNS "slice_matmul, attention, selective_scan, s4_scan, causal_conv1d, layernorm, matmul_epilogue, attention_lse"
 
 /* Runs every pattern except those named in disabled_csv ("a,b"; NULL or "" = none disabled; "all" = every
  * one disabled). false with the error in g for an unknown name or a failure (g unchanged then). */
 bool pass_fuse(ir_graph *g, const char *disabled_csv);
+
+/* The patterns for a training graph's backward part, run after pass_autodiff (and pass_adam): attention_lse
+ * merges each attention with the attention_lse its VJP built on the same q, k into one attention_fwd (one
+ * sweep over the scores writes the output and the row statistics). Honours the same disabled list as
+ * pass_fuse. */
+bool pass_fuse_backward(ir_graph *g, const char *disabled_csv);
 
 /* Runs one pattern by name (one of FUSE_PATTERNS). false with the error in g for an unknown name. */
 bool pass_fuse_one(ir_graph *g, const char *pattern);
@@ -85,5 +91,6 @@ void fuse_match_causal_conv1d(fuse_ctx *c, ir_id root);
 void fuse_match_layernorm(fuse_ctx *c, ir_id root);
 void fuse_match_matmul_epilogue(fuse_ctx *c, ir_id root);
 void fuse_match_slice_matmul(fuse_ctx *c, ir_id root);
+void fuse_match_attention_lse(fuse_ctx *c, ir_id root);
 
 #endif

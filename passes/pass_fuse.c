@@ -16,11 +16,16 @@ typedef void fuse_match_fn(fuse_ctx *c, ir_id root);
 static const struct {
     const char *name;
     fuse_match_fn *match;
+    bool backward; /* run by pass_fuse_backward (on a training graph), not by pass_fuse */
 } patterns[] = {
-    {"slice_matmul", fuse_match_slice_matmul}, {"attention", fuse_match_attention},
-    {"selective_scan", fuse_match_selective_scan},
-    {"s4_scan", fuse_match_s4_scan},       {"causal_conv1d", fuse_match_causal_conv1d},
-    {"layernorm", fuse_match_layernorm},   {"matmul_epilogue", fuse_match_matmul_epilogue},
+    {"slice_matmul", fuse_match_slice_matmul, false},
+    {"attention", fuse_match_attention, false},
+    {"selective_scan", fuse_match_selective_scan, false},
+    {"s4_scan", fuse_match_s4_scan, false},
+    {"causal_conv1d", fuse_match_causal_conv1d, false},
+    {"layernorm", fuse_match_layernorm, false},
+    {"matmul_epilogue", fuse_match_matmul_epilogue, false},
+    {"attention_lse", fuse_match_attention_lse, true},
 };
 #define NPATTERNS ((int)(sizeof patterns / sizeof patterns[0]))
 
@@ -232,9 +237,9 @@ bool pass_fuse_one(ir_graph *g, const char *pattern) {
     return run_pattern(g, p);
 }
 
-bool pass_fuse(ir_graph *g, const char *disabled_csv) {
-    if (ir_failed(g)) return false;
-    bool off[NPATTERNS] = {false};
+/* off[p] for every pattern the comma-separated list names ("all": every one); false with the error in g
+ * for an unknown name. */
+static bool parse_disabled(ir_graph *g, const char *disabled_csv, bool *off) {
     for (const char *s = disabled_csv; s && *s;) {
         size_t len = strcspn(s, ",");
         while (len > 0 && *s == ' ') s++, len--;
@@ -250,13 +255,22 @@ bool pass_fuse(ir_graph *g, const char *disabled_csv) {
         s += len;
         if (*s == ',') s++;
     }
+    return true;
+}
+
+/* The patterns not disabled whose `backward` flag is `backward`, on a clone of g; g takes the result, or
+ * stays as it was on failure. */
+static bool run_patterns(ir_graph *g, const char *disabled_csv, bool backward) {
+    if (ir_failed(g)) return false;
+    bool off[NPATTERNS] = {false};
+    if (!parse_disabled(g, disabled_csv, off)) return false;
     ir_graph *work = ir_graph_clone(g); /* all or nothing: g is untouched on failure */
     if (!work) {
         ir_errorf(g, "fuse: out of memory");
         return false;
     }
     for (int p = 0; p < NPATTERNS; p++)
-        if (!off[p] && !run_pattern(work, p)) {
+        if (!off[p] && patterns[p].backward == backward && !run_pattern(work, p)) {
             ir_errorf(g, "%s", ir_error(work));
             ir_graph_free(work);
             return false;
@@ -264,3 +278,7 @@ bool pass_fuse(ir_graph *g, const char *disabled_csv) {
     pass_adopt(g, work);
     return true;
 }
+
+bool pass_fuse(ir_graph *g, const char *disabled_csv) { return run_patterns(g, disabled_csv, false); }
+
+bool pass_fuse_backward(ir_graph *g, const char *disabled_csv) { return run_patterns(g, disabled_csv, true); }

@@ -111,3 +111,40 @@ void fuse_match_attention(fuse_ctx *c, ir_id root) {
     m.attrs.value = scale;
     fuse_accept(c, &m, interior, ninterior);
 }
+
+/* ---- attention_lse (after autodiff): attention + its VJP's attention_lse -> one attention_fwd ---- */
+
+/* P = attention_fwd(q, k, v); the attention's value is P's first B L H hd floats. */
+static ir_id emit_fwd_output(ir_graph *ng, const ir_id *newid, const fuse_match *m) {
+    ir_id q = newid[m->leaf[0]];
+    ir_shape s = ng->nodes[q].shape;
+    ir_id p = ir_build(ng, OP_attention_fwd, (ir_id[]){q, newid[m->leaf[1]], newid[m->leaf[2]]}, 3, &m->attrs, NULL);
+    return ir_reshape(ng, ir_slice(ng, p, 0, 0, ir_numel(s)), s);
+}
+
+/* The row statistics: the rest of P, found through the attention's rebuilt value (reshape of a slice of P). */
+static ir_id emit_fwd_lse(ir_graph *ng, const ir_id *newid, const fuse_match *m) {
+    const ir_node *o = &ng->nodes[newid[m->leaf[0]]];
+    const ir_node *sl = &ng->nodes[ir_in(ng, o, 0)];
+    ir_id p = ir_in(ng, sl, 0);
+    ir_shape s = o->shape;
+    int64_t n = ir_numel(s);
+    return ir_reshape(ng, ir_slice(ng, p, 0, n, n + n / s.dim[3]), ir_shape_of(3, s.dim));
+}
+
+void fuse_match_attention_lse(fuse_ctx *c, ir_id root) {
+    const ir_node *r = fz_node(c, root);
+    if (r->op != OP_attention_lse) return;
+    ir_id q = fz_in(c, root, 0), k = fz_in(c, root, 1);
+    for (ir_id x = 0; x < root; x++) {
+        const ir_node *a = fz_node(c, x);
+        if (a->op != OP_attention || c->taken[x] || fz_in(c, x, 0) != q || fz_in(c, x, 1) != k ||
+            a->attr.value != r->attr.value)
+            continue;
+        fuse_match mo = {.root = x, .op = OP_attention_fwd, .leaf = {q, k, fz_in(c, x, 2)}, .nleaf = 3, .emit = emit_fwd_output};
+        fuse_match ml = {.root = root, .op = OP_attention_fwd, .leaf = {x}, .nleaf = 1, .emit = emit_fwd_lse};
+        mo.attrs.value = ml.attrs.value = a->attr.value;
+        if (fuse_accept(c, &mo, NULL, 0)) fuse_accept(c, &ml, NULL, 0);
+        return;
+    }
+}

@@ -17,6 +17,7 @@ static bool run_simplify(ir_graph *g) { return pass_simplify(g, NULL); }
 static bool run_cse(ir_graph *g) { return pass_cse(g, NULL); }
 static bool run_dce(ir_graph *g) { return pass_dce(g, NULL); }
 static bool run_fuse(ir_graph *g) { return pass_fuse(g, NULL); }
+static bool run_fuse_backward(ir_graph *g) { return pass_fuse_backward(g, NULL); }
 static bool run_fuse_slice_matmul(ir_graph *g) { return pass_fuse_one(g, "slice_matmul"); }
 static bool run_fuse_attention(ir_graph *g) { return pass_fuse_one(g, "attention"); }
 static bool run_fuse_selective_scan(ir_graph *g) { return pass_fuse_one(g, "selective_scan"); }
@@ -33,6 +34,7 @@ static const struct {
     {"cse", run_cse},           {"dce", run_dce},   {"verify", ir_verify},
     /* passes/fuse.h: every pattern, or one (fuse_<pattern>) */
     {"fuse", run_fuse},
+    {"fuse_backward", run_fuse_backward},
     {"fuse_slice_matmul", run_fuse_slice_matmul},
     {"fuse_attention", run_fuse_attention},
     {"fuse_selective_scan", run_fuse_selective_scan},
@@ -44,8 +46,8 @@ static const struct {
 #define NPASSES ((int)(sizeof passes / sizeof passes[0]))
 
 const char *pass_names(void) {
-    return "autodiff, adam, simplify, cse, dce, verify, fuse, fuse_attention, fuse_selective_scan, fuse_s4_scan, "
-           "fuse_causal_conv1d, fuse_layernorm, fuse_matmul_epilogue";
+    return "autodiff, adam, simplify, cse, dce, verify, fuse, fuse_backward, fuse_slice_matmul, fuse_attention, "
+           "fuse_selective_scan, fuse_s4_scan, fuse_causal_conv1d, fuse_layernorm, fuse_matmul_epilogue";
 }
 
 bool pass_run_list(ir_graph *g, const char *list, pass_after_fn *after, void *user) {

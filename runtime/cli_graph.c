@@ -374,7 +374,9 @@ static bool run_passes(ir_graph *g, const graph_args *a, dump_state *d, char *er
     char list[1024];
     snprintf(list, sizeof list, "%s", a->passes);
     for (char *save = NULL, *p = strtok_r(list, ", ", &save); p; p = strtok_r(NULL, ", ", &save)) {
-        bool okay = strcmp(p, "fuse") == 0 ? pass_fuse(g, skip) : pass_run_list(g, p, NULL, NULL);
+        bool okay = strcmp(p, "fuse") == 0            ? pass_fuse(g, skip)
+                    : strcmp(p, "fuse_backward") == 0 ? pass_fuse_backward(g, skip)
+                                                      : pass_run_list(g, p, NULL, NULL);
         if (!okay) {
             snprintf(err, errlen, "pass %s: %s", p, ir_error(g));
             return false;
@@ -427,7 +429,7 @@ int cli_graph(int argc, char **argv) {
         }
     }
     dump_state dump = {a.dump_after, false};
-    if (a.train && !a.passes) a.passes = "fuse,autodiff,adam,simplify,cse,dce,verify";
+    if (a.train && !a.passes) a.passes = "fuse,autodiff,adam,fuse_backward,simplify,cse,dce,verify";
     if (a.no_fuse && !a.passes) a.passes = "fuse";
     if ((a.train && !append_task_loss(g, a.task, err, sizeof err)) ||
         (a.passes && !run_passes(g, &a, &dump, err, sizeof err))) {

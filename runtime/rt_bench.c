@@ -95,10 +95,13 @@ static ir_graph *fused_model(const rt_model_spec *m, const task *t, int64_t B, i
 
 ir_graph *build_training_graph(const rt_model_spec *m, const task *t, int64_t B, int64_t N, const rt_executor *ex,
                                const char *no_fuse, char *skipped, size_t skipped_len, char *err, size_t errlen) {
-    ir_graph *g = fused_model(m, t, B, N, true, ex, no_fuse, skipped, skipped_len, err, errlen);
+    char skip[512];
+    ir_graph *g = fused_model(m, t, B, N, true, ex, no_fuse, skip, sizeof skip, err, errlen);
     if (!g) return NULL;
+    if (skipped) snprintf(skipped, skipped_len, "%s", skip);
     ir_adam_opts adam = ir_adam_defaults();
-    if (!append_loss(g, t, N) || !pass_autodiff(g, NULL) || !pass_adam(g, &adam) || !pass_cse(g, NULL) ||
+    if (!append_loss(g, t, N) || !pass_autodiff(g, NULL) || !pass_adam(g, &adam) || !pass_fuse_backward(g, skip) ||
+        !pass_cse(g, NULL) ||
         !pass_dce(g, NULL) || !ir_verify(g)) {
         snprintf(err, errlen, "training graph of %s/%s: %s", m->model, m->config ? m->config : "", ir_error(g));
         ir_graph_free(g);

@@ -100,8 +100,8 @@ static ir_graph *build_train_graph(trainer *tr, int64_t N) {
     adam.eps = tr->o.eps;
     adam.weight_decay = tr->o.weight_decay;
     adam.clip = tr->o.clip;
-    bool okay = append_loss(tr, g, N) && pass_autodiff(g, NULL) &&
-                pass_adam(g, &adam) && pass_cse(g, NULL) && pass_dce(g, NULL) && ir_verify(g);
+    bool okay = append_loss(tr, g, N) && pass_autodiff(g, NULL) && pass_adam(g, &adam) &&
+                pass_fuse_backward(g, tr->skip) && pass_cse(g, NULL) && pass_dce(g, NULL) && ir_verify(g);
     if (!okay) {
         snprintf(tr->err, sizeof tr->err, "building the training graph: %s", ir_error(g));
         ir_graph_free(g);

@@ -274,6 +274,41 @@ static void softplus_absorbed(bool extra) {
     ir_graph_free(f);
 }
 
+/* After autodiff, pass_fuse_backward merges the attention and the attention_lse its VJP built into one
+ * attention_fwd; loss and gradients stay what they were. */
+static void attention_lse_merged(void) {
+    ir_graph *g = ir_graph_new();
+    gc_add_weighted_loss(g, attention(g, 2, 5, 2, 3, (variant){0}), "gc:w");
+    bool okay = pass_fuse(g, NULL) && pass_autodiff(g, NULL);
+    ir_graph *f = okay ? ir_graph_clone(g) : NULL;
+    okay = okay && f && pass_fuse_backward(f, NULL) && pass_dce(f, NULL) && ir_verify(f);
+    if (!ok(okay, "attention + attention_lse: autodiff and fuse_backward")) diag("%s", ir_error(f ? f : g));
+    is_int(fuse_count(g, OP_attention_lse), 1, "the VJP builds an attention_lse");
+    if (f) {
+        is_int(fuse_count(f, OP_attention_fwd), 1, "merged: one attention_fwd");
+        is_int(fuse_count(f, OP_attention) + fuse_count(f, OP_attention_lse), 0, "merged: no attention or attention_lse left");
+        char err[512] = "";
+        ir_values *v[2] = {ir_values_new(g), ir_values_new(f)};
+        double worst = -1;
+        if (v[0] && v[1]) {
+            for (int k = 0; k < 2; k++) ir_values_init_params(k ? f : g, v[k], 5), gc_fill_normal(k ? f : g, v[k], 5);
+            if (ir_interp(g, v[0], NULL, err, sizeof err) && ir_interp(f, v[1], NULL, err, sizeof err)) {
+                worst = 0;
+                for (int o = 0; o < g->noutputs; o++) {
+                    const ir_tensor *a = &v[0]->t[g->outputs[o].id], *b = &v[1]->t[ir_output_find(f, g->outputs[o].name)];
+                    for (int64_t i = 0; i < ir_numel(a->shape); i++)
+                        if (fabs(a->data[i] - b->data[i]) > worst) worst = fabs(a->data[i] - b->data[i]);
+                }
+            }
+        }
+        ok(worst >= 0 && worst < 1e-12, "merged: every output (loss and gradients) equal (%.3g) %s", worst, err);
+        ir_values_free(v[0]);
+        ir_values_free(v[1]);
+        ir_graph_free(f);
+    }
+    ir_graph_free(g);
+}
+
 int main(void) {
     variant v0 = {0};
     CASE("selective_scan", selective_scan, OP_selective_scan, 1, 1e-5, true, 2, 7, 3, 4, v0);
@@ -321,6 +356,7 @@ int main(void) {
     check_slices("the product read whole too", 64, (proj){2, {0, 32}, {32, 64}, .tb = true, .extra = true}, OP_matmul, 0, false);
     check_slices("overlapping slices read more than the product", 64, (proj){2, {0, 16}, {48, 64}, .tb = true}, OP_matmul, 0,
                  false);
+    attention_lse_merged();
     softplus_absorbed(false);
     softplus_absorbed(true);
     return done_testing();

@@ -138,7 +138,7 @@ static void attn_case(ir_op op, int64_t B, int64_t L, int64_t H, int64_t hd, dou
     ir_id q = ir_input(g, "q", s), k = ir_input(g, "k", s), v = ir_input(g, "v", s);
     ir_attrs a = {.value = 1 / sqrt((double)hd)};
     ir_id y;
-    if (op == OP_attention) y = ir_build(g, op, (ir_id[]){q, k, v}, 3, &a, NULL);
+    if (op == OP_attention || op == OP_attention_fwd) y = ir_build(g, op, (ir_id[]){q, k, v}, 3, &a, NULL);
     else if (op == OP_attention_lse) y = ir_build(g, op, (ir_id[]){q, k}, 2, &a, NULL);
     else {
         ir_id o = ir_build(g, OP_attention, (ir_id[]){q, k, v}, 3, &a, NULL);
@@ -248,10 +248,10 @@ int main(void) {
     mm_case(OP_matmul_bias_gelu, 1, 33, 7, 20, false, true);
     /* attention: L = 1, blocks not dividing L, hd not a multiple of the vector width, H 1 and 3, B 2, a long
      * sequence; on the host and on an AVX2 jit (8 lanes: two query vectors per block, other tails) */
-    ir_op at[] = {OP_attention, OP_attention_lse, OP_attention_grad};
+    ir_op at[] = {OP_attention, OP_attention_lse, OP_attention_fwd, OP_attention_grad};
     for (int cpu = 0; cpu < 2; cpu++) {
         if (cpu) setenv("ICLC_JIT_CPU", "x86-64-v3", 1);
-        for (size_t i = 0; i < 3; i++) {
+        for (size_t i = 0; i < 4; i++) {
             double tol = at[i] == OP_attention_grad ? 1e-4 : 1e-5;
             attn_case(at[i], 2, 1, 3, 5, tol);
             attn_case(at[i], 1, 7, 1, 16, tol);
