@@ -64,13 +64,13 @@ LLVMValueRef cg_math1(cg_val *v, const char *fn, LLVMValueRef x) {
     static const struct {
         const char *name;
         LLVMValueRef (*f)(cg_jit *, LLVMBuilderRef, LLVMModuleRef, LLVMValueRef);
-    } fns[] = {{"exp", cg_math_exp},         {"log", cg_math_log},   {"tanh", cg_math_tanh}, {"sigmoid", cg_math_sigmoid},
+    } fns[] = {{"exp", cg_math_exp},         {"exp_fast", cg_math_exp_fast}, {"log", cg_math_log},   {"tanh", cg_math_tanh}, {"sigmoid", cg_math_sigmoid},
                {"softplus", cg_math_softplus}, {"silu", cg_math_silu}, {"gelu", cg_math_gelu}, {"erf", cg_math_erf},
                {"sin", cg_math_sin},         {"cos", cg_math_cos}};
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
         if (strcmp(fn, fns[i].name) == 0) return fns[i].f(v->jit, v->b, v->m, x);
 #endif
-    if (strcmp(fn, "exp") == 0) return intrin1(v, "llvm.exp", x);
+    if (strcmp(fn, "exp") == 0 || strcmp(fn, "exp_fast") == 0) return intrin1(v, "llvm.exp", x);
     if (strcmp(fn, "log") == 0) return intrin1(v, "llvm.log", x);
     if (strcmp(fn, "sin") == 0) return intrin1(v, "llvm.sin", x);
     if (strcmp(fn, "cos") == 0) return intrin1(v, "llvm.cos", x);

@@ -52,6 +52,7 @@ static const fcase CASES[] = {
     {"erf", cg_math_erf, erf, -FLT_MAX, FLT_MAX, -5, 5, 2.5e-7, 0, 0},
     {"sin", cg_math_sin, sin, -1e4, 1e4, -1e4, 1e4, 2e-7, 0, 1},
     {"cos", cg_math_cos, cos, -1e4, 1e4, -1e4, 1e4, 2e-7, 0, 1},
+    {"exp_fast", cg_math_exp_fast, exp, -104, 89, -87, 88, 2.5e-7, 0, 0},
 };
 enum { NCASES = sizeof CASES / sizeof CASES[0] };
 
