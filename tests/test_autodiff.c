@@ -372,37 +372,54 @@ static void test_run_list(void) {
     ir_graph_free(g);
 }
 
+/* x [B, M, K] times W (tb: [N, K], else [K, N]), loss = sum(y * y); autodiff done; NULL on error. */
+static ir_graph *weight_model(int64_t B, int64_t M, int64_t K, int64_t N, bool tb, ir_id *x, ir_id *y) {
+    ir_graph *g = ir_graph_new();
+    *x = ir_input(g, "x", sh3(B, M, K));
+    ir_id w = ir_param(g, "w", tb ? sh2(N, K) : sh2(K, N), ir_init_normal(0, 0.5));
+    *y = ir_matmul(g, *x, w, false, tb);
+    ir_output_add(g, "loss", sum_all(g, ir_binary(g, OP_mul, *y, *y)));
+    if (!ok(pass_autodiff(g, NULL), "autodiff of [%lld, %lld, %lld] times W (tb %d) %s", (long long)B, (long long)M,
+            (long long)K, tb, ir_error(g))) {
+        ir_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* grad:w of weight_model interpreted, against dL/dW = sum over rows r of 2 y[r, c] x[r, k]: max error. */
+static double weight_grad_error(const ir_graph *g, ir_id x, ir_id y, int64_t rows, int64_t K, int64_t N, bool tb) {
+    ir_values *v = run(g);
+    if (!ok(v != NULL, "the backward graph interprets")) return INFINITY;
+    const double *xv = v->t[x].data, *yv = v->t[y].data, *gv = v->t[ir_output_find(g, "grad:w")].data;
+    double worst = 0;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t c = 0; c < N; c++) {
+            double ref = 0;
+            for (int64_t r = 0; r < rows; r++) ref += 2 * yv[r * N + c] * xv[r * K + k];
+            double got = tb ? gv[c * K + k] : gv[k * N + c];
+            if (fabs(got - ref) > worst) worst = fabs(got - ref);
+        }
+    ir_values_free(v);
+    return worst;
+}
+
 /* A rank-2 weight applied to a batch of rows: dW is one matmul over all B*M rows (reshapes, no batched
  * product and no sum over the batch), with both weight layouts, and its values are the direct sums. */
 static void test_weight_grad_folds_batch(void) {
     for (int tb = 0; tb < 2; tb++) {
-        ir_graph *g = ir_graph_new();
-        ir_id x = ir_input(g, "x", sh3(2, 4, 3));
-        ir_id w = ir_param(g, "w", tb ? sh2(5, 3) : sh2(3, 5), ir_init_normal(0, 0.5));
-        ir_id y = ir_matmul(g, x, w, false, tb);
-        ir_output_add(g, "loss", sum_all(g, ir_binary(g, OP_mul, y, y)));
-        int32_t nfwd = g->nnodes;
-        ok(pass_autodiff(g, NULL), "autodiff of a batched x times W (tb %d) %s", tb, ir_error(g));
-        ir_id gw = ir_output_find(g, "grad:w");
-        const ir_node *n = &g->nodes[gw];
+        ir_id x, y;
+        ir_graph *g = weight_model(2, 4, 3, 5, tb, &x, &y);
+        if (!g) continue;
+        const ir_node *n = &g->nodes[ir_output_find(g, "grad:w")];
         ok(n->op == OP_matmul && g->nodes[ir_in(g, n, 0)].shape.rank == 2 && g->nodes[ir_in(g, n, 1)].shape.rank == 2,
            "tb %d: grad:w is one rank-2 matmul", tb);
         ok(n->attr.ta && !n->attr.tb, "tb %d: it contracts over the rows (ta)", tb);
-        is_int(count_op(g, OP_sum, nfwd), 0, "tb %d: no sum over the batch", tb);
-        ir_values *v = run(g);
-        if (ok(v != NULL, "tb %d: the backward graph interprets", tb)) {
-            const double *xv = v->t[x].data, *yv = v->t[y].data, *gv = v->t[gw].data;
-            double worst = 0;
-            for (int k = 0; k < 3; k++)
-                for (int c = 0; c < 5; c++) {
-                    double ref = 0; /* dL/dW = sum over b, m of 2 y[b,m,c] x[b,m,k] */
-                    for (int r = 0; r < 8; r++) ref += 2 * yv[r * 5 + c] * xv[r * 3 + k];
-                    double got = tb ? gv[c * 3 + k] : gv[k * 5 + c];
-                    if (fabs(got - ref) > worst) worst = fabs(got - ref);
-                }
-            ok(worst < 1e-12, "tb %d: dW equals the direct sum (max error %g)", tb, worst);
-            ir_values_free(v);
-        }
+        int sums = 0;
+        for (ir_id i = 0; i < g->nnodes; i++) sums += g->nodes[i].op == OP_sum && g->nodes[i].shape.rank > 1;
+        is_int(sums, 0, "tb %d: no sum over the batch", tb);
+        double e = weight_grad_error(g, x, y, 8, 3, 5, tb);
+        ok(e < 1e-12, "tb %d: dW equals the direct sum (max error %g)", tb, e);
         ir_graph_free(g);
     }
 }
@@ -410,61 +427,31 @@ static void test_weight_grad_folds_batch(void) {
 /* Many rows (B*M = 1024): dW is a batch of 4 chunk products (256 rows each) and a sum of their partials,
  * equal to the direct sum. */
 static void test_weight_grad_chunks(void) {
-    ir_graph *g = ir_graph_new();
-    ir_id x = ir_input(g, "x", sh3(8, 128, 3));
-    ir_id w = ir_param(g, "w", sh2(5, 3), ir_init_normal(0, 0.5));
-    ir_id y = ir_matmul(g, x, w, false, true);
-    ir_output_add(g, "loss", sum_all(g, ir_binary(g, OP_mul, y, y)));
-    ok(pass_autodiff(g, NULL), "autodiff of 1024 rows times W %s", ir_error(g));
-    ir_id gw = ir_output_find(g, "grad:w");
-    const ir_node *n = &g->nodes[gw];
+    ir_id x, y;
+    ir_graph *g = weight_model(8, 128, 3, 5, true, &x, &y);
+    if (!g) return;
+    const ir_node *n = &g->nodes[ir_output_find(g, "grad:w")];
     while (n->op == OP_reshape) n = &g->nodes[ir_in(g, n, 0)];
     const ir_node *mm = n->op == OP_sum ? &g->nodes[ir_in(g, n, 0)] : NULL;
     ok(mm && mm->op == OP_matmul && mm->shape.rank == 3 && mm->shape.dim[0] == 4 && n->attr.axis == 0,
        "grad:w sums the partials of 4 chunk products over axis 0");
-    ir_values *v = run(g);
-    if (ok(v != NULL, "the chunked backward graph interprets")) {
-        const double *xv = v->t[x].data, *yv = v->t[y].data, *gv = v->t[gw].data;
-        double worst = 0;
-        for (int k = 0; k < 3; k++)
-            for (int c = 0; c < 5; c++) {
-                double ref = 0;
-                for (int r = 0; r < 1024; r++) ref += 2 * yv[r * 5 + c] * xv[r * 3 + k];
-                if (fabs(gv[c * 3 + k] - ref) > worst) worst = fabs(gv[c * 3 + k] - ref);
-            }
-        ok(worst < 1e-9, "chunked dW equals the direct sum (max error %g)", worst);
-        ir_values_free(v);
-    }
+    double e = weight_grad_error(g, x, y, 1024, 3, 5, true);
+    ok(e < 1e-9, "chunked dW equals the direct sum (max error %g)", e);
     ir_graph_free(g);
 }
 
 /* A narrow weight (4 input columns, W [64, 4] with tb): dW [64, 4] is built as the transpose of the 4 x 64
  * product (the kernel vectorises along columns), equal to the direct sum. */
 static void test_weight_grad_narrow(void) {
-    ir_graph *g = ir_graph_new();
-    ir_id x = ir_input(g, "x", sh3(2, 16, 4));
-    ir_id w = ir_param(g, "w", sh2(64, 4), ir_init_normal(0, 0.5));
-    ir_id y = ir_matmul(g, x, w, false, true);
-    ir_output_add(g, "loss", sum_all(g, ir_binary(g, OP_mul, y, y)));
-    ok(pass_autodiff(g, NULL), "autodiff of x times a narrow W %s", ir_error(g));
-    ir_id gw = ir_output_find(g, "grad:w");
-    const ir_node *n = &g->nodes[gw];
+    ir_id x, y;
+    ir_graph *g = weight_model(2, 16, 4, 64, true, &x, &y);
+    if (!g) return;
+    const ir_node *n = &g->nodes[ir_output_find(g, "grad:w")];
     const ir_node *mm = n->op == OP_permute ? &g->nodes[ir_in(g, n, 0)] : NULL;
     ok(mm && mm->op == OP_matmul && mm->shape.dim[0] == 4 && mm->shape.dim[1] == 64,
        "grad:w is the transpose of a [4, 64] product");
-    ir_values *v = run(g);
-    if (ok(v != NULL, "the narrow backward graph interprets")) {
-        const double *xv = v->t[x].data, *yv = v->t[y].data, *gv = v->t[gw].data;
-        double worst = 0;
-        for (int k = 0; k < 4; k++)
-            for (int c = 0; c < 64; c++) {
-                double ref = 0;
-                for (int r = 0; r < 32; r++) ref += 2 * yv[r * 64 + c] * xv[r * 4 + k];
-                if (fabs(gv[c * 4 + k] - ref) > worst) worst = fabs(gv[c * 4 + k] - ref);
-            }
-        ok(worst < 1e-10, "transposed dW equals the direct sum (max error %g)", worst);
-        ir_values_free(v);
-    }
+    double e = weight_grad_error(g, x, y, 32, 4, 64, true);
+    ok(e < 1e-10, "transposed dW equals the direct sum (max error %g)", e);
     ir_graph_free(g);
 }
 
