@@ -20,7 +20,7 @@
 #include "passes/vjp.h"
 
 enum { WG_CHUNKS = 8, WG_MIN_ROWS = 256 }; /* weight gradients: chunks of the rows, and rows per chunk */
-enum { NARROW = 16 };                        /* products with fewer columns are built transposed */
+enum { NARROW = 32 };                        /* products with fewer columns are built transposed */
 
 /* op(A) op(B) for a VJP. The matmul kernel vectorises along the output's columns, so a product with fewer
  * than NARROW columns and at least 4x as many rows is built transposed, (op(B)^T op(A)^T)^T, then put back
