@@ -66,7 +66,10 @@ bool vjp_matmul(const ir_vjp *c) {
         }
         ir_id d = !tb ? mm(g, a2, dy2, true, false)  /* [K,N] = A^T dY over the rows (of each chunk) */
                       : mm(g, dy2, a2, true, false); /* [N,K] = dY^T A */
-        if (T > 1) d = ir_reshape(g, ir_reduce(g, OP_sum, d, 0), g->nodes[b].shape); /* the chunks' partials */
+        if (T > 1) { /* the chunks' partials (b's shape copied before the reduce moves the nodes) */
+            ir_shape sb = g->nodes[b].shape;
+            d = ir_reshape(g, ir_reduce(g, OP_sum, d, 0), sb);
+        }
         c->dx[1] = d;
     } else if (c->need[1]) {
         c->dx[1] = !tb ? mm(g, a, dy, !ta, false)  /* [K,N] = op(A)^T dY */
