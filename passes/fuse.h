@@ -29,6 +29,9 @@ bool pass_fuse(ir_graph *g, const char *disabled_csv);
  * pass_fuse. */
 bool pass_fuse_backward(ir_graph *g, const char *disabled_csv);
 
+/* Whether pattern `name` is one of pass_fuse_backward's (it needs autodiff, and forward fusions, first). */
+bool pass_fuse_is_backward(const char *name);
+
 /* Runs one pattern by name (one of FUSE_PATTERNS). false with the error in g for an unknown name. */
 bool pass_fuse_one(ir_graph *g, const char *pattern);
 

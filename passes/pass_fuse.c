@@ -227,6 +227,11 @@ static int pattern_index(const char *name, size_t len) {
     return -1;
 }
 
+bool pass_fuse_is_backward(const char *name) {
+    int p = pattern_index(name, strlen(name));
+    return p >= 0 && patterns[p].backward;
+}
+
 bool pass_fuse_one(ir_graph *g, const char *pattern) {
     if (ir_failed(g)) return false;
     int p = pattern_index(pattern, strlen(pattern));

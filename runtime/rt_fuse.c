@@ -16,8 +16,13 @@ void rt_fusion_skips(const rt_executor *ex, const ir_graph *g, const char *user,
         if (user && strstr(user, p)) continue;
         ir_graph *c = ir_graph_clone(g);
         char why[256];
-        bool runs = c && pass_fuse_one(c, p) && (!differentiate || pass_autodiff(c, NULL)) &&
-                    rt_executor_runs(ex, c, why, sizeof why);
+        bool runs;
+        if (pass_fuse_is_backward(p)) /* on the training graph: after the forward fusions and autodiff */
+            runs = !differentiate || (c && pass_fuse(c, user) && pass_autodiff(c, NULL) && pass_fuse_one(c, p) &&
+                                      rt_executor_runs(ex, c, why, sizeof why));
+        else
+            runs = c && pass_fuse_one(c, p) && (!differentiate || pass_autodiff(c, NULL)) &&
+                   rt_executor_runs(ex, c, why, sizeof why);
         ir_graph_free(c);
         if (!runs) {
             size_t n = strlen(out);
