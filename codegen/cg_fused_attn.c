@@ -124,6 +124,34 @@ static LLVMValueRef lanes_from(att *a, LLVMValueRef lo, bool ge) {
     return LLVMBuildICmp(a->f.b, ge ? LLVMIntSGE : LLVMIntSLE, LLVMConstVector(iota, (unsigned)a->W), lov, "");
 }
 static LLVMValueRef imin(fb *f, LLVMValueRef x, int64_t y) { return min_i(f, x, I(f, y)); }
+/* Columns d0 .. d0 + W of W rows src[off[r] ..] (times scale, if any) transposed into a block: dst[base +
+ * d stride + r] = src[off[r] + d0 + d] (hd a multiple of W: one register transpose instead of lane inserts). */
+static void rows_to_block(att *a, LLVMValueRef src, const LLVMValueRef *off, int64_t d0, LLVMValueRef scale, LLVMValueRef dst,
+                          int64_t base, int64_t stride) {
+    fb *f = &a->f;
+    LLVMValueRef x[16];
+    for (int r = 0; r < a->W; r++) {
+        x[r] = at_vld(a, src, iadd(f, off[r], I(f, d0)));
+        if (scale) x[r] = fmul(f, x[r], scale);
+    }
+    cg_transpose(f->b, a->W, x);
+    for (int d = 0; d < a->W; d++) at_vst(a, dst, I(f, base + d * stride), x[d]);
+}
+
+/* The inverse: dst[off[r] + d0 + d] = src[base + d stride + r] (times scale), rows stored from the last
+ * down, so a row that several clamped offsets share ends with the value of its own (lowest) r. */
+static void block_to_rows(att *a, LLVMValueRef src, int64_t base, int64_t stride, LLVMValueRef scale, LLVMValueRef dst,
+                          const LLVMValueRef *off, int64_t d0) {
+    fb *f = &a->f;
+    LLVMValueRef x[16];
+    for (int d = 0; d < a->W; d++) {
+        x[d] = at_vld(a, src, I(f, base + d * stride));
+        if (scale) x[d] = fmul(f, x[d], scale);
+    }
+    cg_transpose(f->b, a->W, x);
+    for (int r = a->W - 1; r >= 0; r--) at_vst(a, dst, iadd(f, off[r], I(f, d0)), x[r]);
+}
+
 static void loop_step(fb *f, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name) {
     cg_loop_begin(f->v->jit, f->b, l, lo, hi, I(f, step), name);
 }
@@ -237,12 +265,8 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
     for (int r = 0; r < ATT_QB; r++) qoff[r] = iadd(f, w.base, imul(f, imin(f, iadd(f, w.i0, I(f, r)), a->L - 1), I(f, a->RS)));
     if (hd % a->W == 0) { /* qt[d][r] = c q[i0 + r][d]: W x W blocks of rows through a register transpose */
         for (int v = 0; v < a->QV; v++)
-            for (int64_t d0 = 0; d0 < hd; d0 += a->W) {
-                LLVMValueRef x[16];
-                for (int r = 0; r < a->W; r++) x[r] = fmul(f, at_vld(a, in[0], iadd(f, qoff[v * a->W + r], I(f, d0))), at_vconst(a, a->c));
-                cg_transpose(f->b, a->W, x);
-                for (int d = 0; d < a->W; d++) at_vst(a, w.qt, I(f, (d0 + d) * ATT_QB + v * a->W), x[d]);
-            }
+            for (int64_t d0 = 0; d0 < hd; d0 += a->W)
+                rows_to_block(a, in[0], qoff + v * a->W, d0, at_vconst(a, a->c), w.qt, d0 * ATT_QB + v * a->W, ATT_QB);
     } else { /* (LLVM vectorises this loop with gathers: faster here than building the vectors from scalar loads) */
         loop_n(f, &rl, ATT_QB, "qr");
         LLVMValueRef qrow = iadd(f, w.base, imul(f, imin(f, iadd(f, w.i0, rl.iv), a->L - 1), I(f, a->RS)));
@@ -272,12 +296,8 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
          * through a register transpose, whole row pieces stored. */
         if (hd % a->W == 0) {
             for (int v = a->QV - 1; v >= 0; v--)
-                for (int64_t d0 = 0; d0 < hd; d0 += a->W) {
-                    LLVMValueRef x[16];
-                    for (int d = 0; d < a->W; d++) x[d] = fmul(f, at_vld(a, w.ot, I(f, (d0 + d) * ATT_QB + v * a->W)), inv[v]);
-                    cg_transpose(f->b, a->W, x);
-                    for (int r = a->W - 1; r >= 0; r--) at_vst(a, out, iadd(f, qoff[v * a->W + r], I(f, d0)), x[r]);
-                }
+                for (int64_t d0 = 0; d0 < hd; d0 += a->W)
+                    block_to_rows(a, w.ot, d0 * ATT_QB + v * a->W, ATT_QB, inv[v], out, qoff + v * a->W, d0);
         } else {
         loop_n(f, &dl, hd, "on");
         for (int v = a->QV - 1; v >= 0; v--) {
@@ -416,14 +436,8 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
         w.koff[k] = iadd(f, w.base, imul(f, imin(f, iadd(f, w.j0, I(f, k)), L - 1), I(f, a->RS)));
     if (hd % W == 0) { /* kt[d][k] = k[j0 + k][d]: W x W blocks of rows through a register transpose */
         for (int64_t d0 = 0; d0 < hd; d0 += W) {
-            LLVMValueRef kr[16], vr[16];
-            for (int k = 0; k < W; k++) {
-                kr[k] = at_vld(a, w.k, iadd(f, w.koff[k], I(f, d0)));
-                vr[k] = at_vld(a, v_in, iadd(f, w.koff[k], I(f, d0)));
-            }
-            cg_transpose(f->b, (int)W, kr);
-            cg_transpose(f->b, (int)W, vr);
-            for (int d = 0; d < W; d++) at_vst(a, w.kt, I(f, (d0 + d) * W), kr[d]), at_vst(a, w.vt, I(f, (d0 + d) * W), vr[d]);
+            rows_to_block(a, w.k, w.koff, d0, NULL, w.kt, d0 * W, W);
+            rows_to_block(a, v_in, w.koff, d0, NULL, w.vt, d0 * W, W);
         }
     } else {
     loop_n(f, &dl, hd, "tr"); /* kt[d][k] = k[j0 + k][d]: W scalar loads into one vector */
@@ -457,18 +471,8 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
      * (from the last lane down), so row L - 1 ends with its own value */
     if (hd % W == 0) { /* W x W blocks back through a register transpose; rows from the last key down */
         for (int64_t d0 = 0; d0 < hd; d0 += W) {
-            LLVMValueRef dk[16], dv[16];
-            for (int d = 0; d < W; d++) {
-                dk[d] = fmul(f, at_vld(a, w.dkt, I(f, (d0 + d) * W)), at_vconst(a, a->c));
-                dv[d] = at_vld(a, w.dvt, I(f, (d0 + d) * W));
-            }
-            cg_transpose(f->b, (int)W, dk);
-            cg_transpose(f->b, (int)W, dv);
-            for (int k = (int)W - 1; k >= 0; k--) {
-                LLVMValueRef oi = iadd(f, w.koff[k], I(f, d0));
-                at_vst(a, out, iadd(f, I(f, N), oi), dk[k]);
-                at_vst(a, out, iadd(f, I(f, 2 * N), oi), dv[k]);
-            }
+            block_to_rows(a, w.dkt, d0 * W, W, at_vconst(a, a->c), cg_gep_f32(f->v->jit, f->b, out, I(f, N)), w.koff, d0);
+            block_to_rows(a, w.dvt, d0 * W, W, NULL, cg_gep_f32(f->v->jit, f->b, out, I(f, 2 * N)), w.koff, d0);
         }
     } else {
     loop_n(f, &dl, hd, "kd");
