@@ -148,12 +148,7 @@ static inline void fb_hsum_push(fb *f, fb_hsum *h, LLVMValueRef x) {
 static inline void fb_hsum_finish(fb *f, fb_hsum *h, LLVMValueRef p, LLVMValueRef i) {
     int w = h->w;
     for (int level = 0; w > 1 && (w >> level) > 1; level++)
-        if (h->pend[level]) {
-            LLVMValueRef a = h->pend[level];
-            h->pend[level] = NULL;
-            fb_hsum_put(f, h, level, a); /* a waits again ... */
-            fb_hsum_put(f, h, level, vconst(f, 0, w)); /* ... and pairs with zero */
-        }
+        if (h->pend[level]) fb_hsum_put(f, h, level, vconst(f, 0, w)); /* the waiting value pairs with zero */
     for (int q = 0; q < h->nout; q++) {
         int64_t lanes = h->n - (int64_t)q * w < w ? h->n - (int64_t)q * w : w;
         LLVMValueRef at = iadd(f, i, I(f, (int64_t)q * w)), x = h->out[q];
