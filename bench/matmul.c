@@ -3,7 +3,7 @@
  * in the same run: GFLOP/s, % of the measured FMA peak, ours/OpenBLAS, and the
  * compile time of each kernel (its own module, verify + O3 + codegen).
  *
- *   build/bench/matmul [--reps-ms MS] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE]
+ *   build/bench/matmul [--reps-ms MS] [--cold] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE]
  * --asm appends the optimised assembly of every generated kernel to FILE.
  * --cpu generates for another CPU (e.g. x86-64-v3 = AVX2 on an AVX-512 host);
  * the FMA peak is then measured with that CPU's vectors too.
@@ -15,6 +15,7 @@
  * single-threaded sgemm inside (OpenMP build of OpenBLAS). */
 #include <cblas.h>
 #include <omp.h>
+#include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,22 @@ typedef struct run_ctx {
     cg_kernel_fn fn;
     cg_matmul_info info;
     void *scratch;
+    int cold; /* --cold: A, B and C are flushed from every cache level before each timed call */
 } run_ctx;
+
+/* Evicts [p, p + bytes) from every cache level (as a kernel in a training step finds its operands
+ * when their producer ran long before). */
+static void flush_lines(const void *p, int64_t bytes) {
+    for (int64_t i = 0; i < bytes; i += 64) _mm_clflush((const char *)p + i);
+    _mm_mfence();
+}
+
+static void flush_operands(const run_ctx *r) {
+    const shape *s = r->sh;
+    flush_lines(r->A, s->batch * s->M * s->K * 4);
+    flush_lines(r->B, s->batch * s->K * s->N * 4);
+    flush_lines(r->C, s->batch * s->M * s->N * 4);
+}
 
 static void run_ours(run_ctx *r) { (void)cg_matmul_run(r->fn, &r->info, r->A, r->B, r->C, r->scratch, NULL, 0, r->threads); }
 
@@ -96,6 +112,7 @@ static double time_best(void (*f)(run_ctx *), run_ctx *r, double ms) {
     double best = 1e30, t_end = now_s() + ms * 1e-3;
     int n = 0;
     while (n < 3 || now_s() < t_end) {
+        if (r->cold) flush_operands(r);
         double t0 = now_s();
         f(r);
         double t = now_s() - t0;
@@ -108,12 +125,14 @@ static double time_best(void (*f)(run_ctx *), run_ctx *r, double ms) {
 int main(int argc, char **argv) {
     double reps_ms = 300;
     const char *only = NULL, *asm_path = NULL;
+    int cold = 0;
     cg_jit_options jo = {0};
     shape custom = {"custom", 1, 0, 0, 0, 0, 0};
     cg_matmul_sched user = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps-ms") && i + 1 < argc) reps_ms = atof(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--cold")) cold = 1;
         else if (!strcmp(argv[i], "--asm") && i + 1 < argc) asm_path = argv[++i];
         else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) jo.cpu = argv[++i];
         else if (!strcmp(argv[i], "--opt") && i + 1 < argc) jo.opt_level = atoi(argv[++i]);
@@ -130,7 +149,7 @@ int main(int argc, char **argv) {
             sscanf(argv[++i], "%d,%d,%d,%d,%d,%d,%d,%d", &user.mr, &user.nr, &user.mc, &user.kc, &user.nc, &user.pack_a,
                    &user.pack_b, &user.k_unroll);
         } else {
-            fprintf(stderr, "usage: %s [--reps-ms MS] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE] [--cpu NAME] [--opt 1..3] [--shape B,M,N,K,ta,tb]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--reps-ms MS] [--cold] [--only SUBSTRING] [--sched mr,nr,mc,kc,nc,pa,pb,ku] [--asm FILE] [--cpu NAME] [--opt 1..3] [--shape B,M,N,K,ta,tb]\n", argv[0]);
             return 2;
         }
     }
@@ -170,7 +189,7 @@ int main(int argc, char **argv) {
             char name[64];
             snprintf(name, sizeof name, "mm_%zu_t%d", si, T);
             LLVMModuleRef m = cg_module_create(jit, name);
-            run_ctx r = {.sh = s, .A = A, .B = B, .C = C, .threads = T};
+            run_ctx r = {.sh = s, .A = A, .B = B, .C = C, .threads = T, .cold = cold};
             double t0 = now_s();
             cg_matmul_sched sch = user;
             sch.threads = T;

@@ -246,9 +246,19 @@ static void print_profile(const jit_plan *jp) {
         const cg_kern *kn = &pl->kerns[best];
         char ty[96];
         const ir_node *n = &pl->g->nodes[kn->root];
-        fprintf(stderr, "  %5.1f%% %8.3f ms  %-18s %-22s range %lld work %lld%s\n", 100 * jp->prof[best] / total,
-                1e3 * jp->prof[best] / (double)(jp->runs ? jp->runs : 1), kn->name, ir_type_str(n->dtype, n->shape, ty, sizeof ty),
-                (long long)kn->range, (long long)kn->work, kn->kind == CGK_LOOP ? (kn->flat ? " flat" : " rows") : "");
+        double sec = jp->prof[best] / (double)(jp->runs ? jp->runs : 1);
+        char mm[128] = "";
+        if (kn->kind == CGK_MATMUL) { /* the product's shape and rate: where matmul time goes */
+            const cg_matmul_desc *d = &kn->mm;
+            int64_t nb = 1;
+            for (int i = 0; i < d->n_batch; i++) nb *= d->batch[i];
+            snprintf(mm, sizeof mm, "  mm %lldx[%lld x %lld x %lld]%s%s%s %.0f GFLOP/s", (long long)nb, (long long)d->M,
+                     (long long)d->N, (long long)d->K, d->trans_a ? " tA" : "", d->trans_b ? " tB" : "",
+                     d->accumulate ? " acc" : "", sec > 0 ? 1e-9 * kn->mm_info.flops / sec : 0.0);
+        }
+        fprintf(stderr, "  %5.1f%% %8.3f ms  %-18s %-22s range %lld work %lld%s%s\n", 100 * jp->prof[best] / total,
+                1e3 * sec, kn->name, ir_type_str(n->dtype, n->shape, ty, sizeof ty),
+                (long long)kn->range, (long long)kn->work, kn->kind == CGK_LOOP ? (kn->flat ? " flat" : " rows") : "", mm);
         ((jit_plan *)jp)->prof[best] = -1;
     }
 }

@@ -44,6 +44,12 @@ check $? "--unfused adds the unfused row"
 $ICLC bench --model transformer --config tiny --task-set d=4,N=5 --batch 2 --threads 1 --steps 1 --no-matmul \
     --executor interp --no-fuse bogus >"$tmp/out" 2>"$tmp/err"; st=$?
 [ $st = 2 ] && grep -q "unknown pattern 'bogus'" "$tmp/err"; check $? "--no-fuse with an unknown pattern: status 2, the message names it"
+# the JIT's kernel profile names each matmul's product and rate
+ICLC_JIT_PROFILE=400 $ICLC bench --model transformer --config tiny --task-set d=4,N=5 --batch 2 --threads 1 --steps 1 \
+    --no-matmul --executor jit >"$tmp/out" 2>"$tmp/err"; st=$?
+[ $st = 0 ] && grep -q "jit profile by root op" "$tmp/err" \
+    && grep -Eq "_matmul.* mm [0-9]+x\[[0-9]+ x [0-9]+ x [0-9]+\]( tA)?( tB)?( acc)? [1-9][0-9]* GFLOP/s" "$tmp/err"
+check $? "ICLC_JIT_PROFILE: matmul kernels show batch x [M x N x K], transposes and GFLOP/s"
 : 
 echo "1..$n"
 exit $fail
