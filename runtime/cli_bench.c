@@ -51,6 +51,7 @@ typedef struct exec_result {
     int steps;
     double eval_s;                     /* one evaluation batch, seconds (min) */
     int64_t peak_bytes;                /* max RSS growth during compile + steps; -1 unknown */
+    int64_t plan_bytes;                /* the plan's tensor memory (rt_plan.data_bytes): reproducible */
 } exec_result;
 
 typedef struct mm_result {
@@ -172,6 +173,7 @@ static void run_executor(const rt_executor *ex, const ir_graph *train, const ir_
     const float *loss = rt_plan_buffer(p, "loss");
     if (loss && !isfinite(*loss)) snprintf(r->note, sizeof r->note, "loss is %g", (double)*loss);
     if (peak_ok && rss0 >= 0) r->peak_bytes = rt_bench_peak_rss() - rss0;
+    r->plan_bytes = p->data_bytes;
     rt_plan_free(p);
     double *tm = n > 1 ? times + 1 : times; /* drop the warm-up when there is more */
     int m = n > 1 ? n - 1 : n;
@@ -452,8 +454,8 @@ static int bench_one(const bench_args *a, cg_jit *jit, const peak_info *pk, cons
            train->nnodes, fl.n_matmul, fl.total * 1e-9, fl.total > 0 ? 100 * fl.matmul / fl.total : 0, 1e3 * build_s,
            fe.total * 1e-9);
     double peak = peak_at(pk, (int)a->threads);
-    printf("   %-10s %10s %9s %11s %11s %8s %6s %13s %9s  %s\n", "executor", "compile", "warm", "step ms", "(median)",
-           "GFLOP/s", "%peak", "eval prompt/s", "peak MB", "notes");
+    printf("   %-10s %10s %9s %11s %11s %8s %6s %13s %9s %9s  %s\n", "executor", "compile", "warm", "step ms", "(median)",
+           "GFLOP/s", "%peak", "eval prompt/s", "peak MB", "plan MB", "notes");
 
     exec_result res[16];
     int nres = 0;
@@ -488,8 +490,9 @@ static int bench_one(const bench_args *a, cg_jit *jit, const peak_info *pk, cons
             if (r->peak_bytes >= 0) snprintf(mem, sizeof mem, "%.1f", r->peak_bytes / 1048576.0);
             char evs[32] = "-";
             if (r->eval_s > 0) snprintf(evs, sizeof evs, "%.0f", a->batch / r->eval_s);
-            printf("   %-10s %8.0fms %7.0fms %11.2f %11.2f %8.2f %5.1f%% %13s %9s  %s\n", r->name, 1e3 * r->compile_cold,
-                   1e3 * r->compile_warm, 1e3 * r->step_min, 1e3 * r->step_med, g, 100 * g / peak, evs, mem, r->note);
+            printf("   %-10s %8.0fms %7.0fms %11.2f %11.2f %8.2f %5.1f%% %13s %9s %9.1f  %s\n", r->name, 1e3 * r->compile_cold,
+                   1e3 * r->compile_warm, 1e3 * r->step_min, 1e3 * r->step_med, g, 100 * g / peak, evs, mem,
+                   r->plan_bytes / 1048576.0, r->note);
         } else {
             printf("   %-10s %s\n", r->name, r->note);
         }
@@ -588,6 +591,7 @@ static int bench_one(const bench_args *a, cg_jit *jit, const peak_info *pk, cons
                 rt_jw_key(&w, "gflops"), rt_jw_double(&w, fl.total / res[i].step_min * 1e-9);
                 rt_jw_key(&w, "eval_prompts_per_s"), rt_jw_double(&w, res[i].eval_s > 0 ? a->batch / res[i].eval_s : 0);
                 rt_jw_key(&w, "peak_mb"), rt_jw_double(&w, res[i].peak_bytes / 1048576.0);
+                rt_jw_key(&w, "plan_mb"), rt_jw_double(&w, res[i].plan_bytes / 1048576.0);
             }
             rt_jw_end_object(&w);
         }

@@ -85,6 +85,7 @@ static bool add_buffer(rt_plan *p, const char *name, ir_id id, bool is_output) {
     float *data = calloc((size_t)(count ? count : 1), sizeof(float));
     if (!data) return false;
     p->buffers[p->nbuffers++] = (rt_buffer){name, id, n->shape, data, is_output};
+    p->data_bytes += (count ? count : 1) * (int64_t)sizeof(float);
     return true;
 }
 

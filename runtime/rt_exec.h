@@ -69,6 +69,8 @@ struct rt_plan {
     rt_carry *carries;
     int ncarries;
     double seconds_compile;
+    int64_t data_bytes; /* tensor memory the plan holds: its buffers (rt_plan_init) plus the executor's own
+                           (the JIT's arena and matmul scratch, the interpreter's values) */
 };
 
 rt_plan *rt_plan_compile(const rt_executor *ex, const ir_graph *g, const rt_plan_opts *opts, char *err,

@@ -61,6 +61,10 @@ static rt_plan *interp_compile(const rt_executor *ex, const ir_graph *g, const r
         interp_free(&ip->base);
         return NULL;
     }
+    for (ir_id i = 0; i < ip->base.graph->nnodes; i++) {
+        int64_t n = ir_numel(ip->base.graph->nodes[i].shape);
+        ip->base.data_bytes += (n ? n : 1) * (int64_t)sizeof(double);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ip->base.seconds_compile = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     return &ip->base;

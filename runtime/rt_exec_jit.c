@@ -452,6 +452,7 @@ static rt_plan *jit_compile(const rt_executor *ex, const ir_graph *g, const rt_p
     jp->arena = alloc64(pl->arena_bytes);
     jp->scratch = alloc64(pl->scratch_bytes * threads);
     if (!jp->fns || !jp->slot_ptr || !jp->kbufs || !jp->arena || !jp->scratch) goto oom;
+    jp->base.data_bytes += pl->arena_bytes + pl->scratch_bytes * threads;
     for (int k = 0; k < pl->nkerns; k++) {
         void *fn;
         const cg_kern *impl = &pl->kerns[pl->kerns[k].impl];

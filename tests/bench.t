@@ -31,8 +31,11 @@ grep -Eq "^ +interp +[0-9]+ms" "$tmp/out"; check $? "prints the interp row"
 grep -q "all matmuls of one step: ours" "$tmp/out"; check $? "prints the matmul comparison"
 grep -q "PyTorch: step 10.00 ms" "$tmp/out"; check $? "reads the best line of the PyTorch script"
 grep -q "step / PyTorch step = " "$tmp/out"; check $? "prints the ratio to PyTorch"
-grep -q '"model":"transformer"' "$tmp/out.jsonl" && grep -q '"pytorch_step_ms":10' "$tmp/out.jsonl"
-check $? "--jsonl writes the record"
+grep -q '"model":"transformer"' "$tmp/out.jsonl" && grep -q '"pytorch_step_ms":10' "$tmp/out.jsonl" \
+    && grep -Eq '"plan_mb":[1-9]' "$tmp/out.jsonl"
+check $? "--jsonl writes the record (with the plan's memory)"
+grep -Eq "^ +executor .* peak MB +plan MB" "$tmp/out" && grep -Eq "^ +interp +[0-9]+ms.* [0-9.]+ +[1-9][0-9]*\.[0-9]  " "$tmp/out"
+check $? "prints the plan MB column"
 [ ! -s "$tmp/err" ]; check $? "nothing on stderr"
 $ICLC bench --model transformer --config tiny --task-set d=4,N=5 --batch 2 --threads 1 --steps 1 --no-matmul \
     --interp-max-mb 0.01 >"$tmp/out" 2>"$tmp/err"; st=$?

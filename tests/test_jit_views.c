@@ -68,6 +68,11 @@ static void plan_shape(const ir_graph *g) {
     is_int(slices, 1, "only the output slice is computed by a slice kernel (into its executor buffer)");
     (void)copies;
     ok(cg_plan_check(pl, err, sizeof err), "plan checks %s", err);
+    int64_t buffers = 0;
+    for (int i = 0; i < p->nbuffers; i++) buffers += 4 * ir_numel(p->buffers[i].shape);
+    ok(info.arena_bytes > 0, "the plan has an arena");
+    is_int(p->data_bytes, buffers + info.arena_bytes + info.scratch_bytes,
+           "data_bytes = the buffers + the arena + the matmul scratch of every thread");
     /* the step schedule at 2 threads: independent kernels (the three readers of dx) share an epoch */
     diag("schedule: %d barriers, %d kernels on one thread", info.barriers, info.single);
     ok(info.one_region, "2 threads: one parallel region per step");

@@ -20,6 +20,9 @@ int main(void) {
     rt_plan *p = rt_plan_compile(&rt_executor_interp, g, NULL, err, sizeof err);
     ir_graph_free(g); /* the plan owns a copy */
     ok(p != NULL, "plan compiles: %s", err);
+    int64_t want = 4 * (3 + 3 + 3 + 1 + 3); /* buffers x, w, counter, y, counter_next (w is shared) */
+    for (ir_id i = 0; i < p->graph->nnodes; i++) want += 8 * ir_numel(p->graph->nodes[i].shape);
+    is_int(p->data_bytes, want, "data_bytes: the buffers (float) and one double per element of every node");
     float *bx = rt_plan_buffer(p, "x"), *bw = rt_plan_buffer(p, "w"), *bc = rt_plan_buffer(p, "counter");
     ok(bx && bw && bc, "input, param and state buffers by name");
     ok(rt_plan_buffer(p, "missing") == NULL, "unknown buffer: NULL");
