@@ -19,7 +19,6 @@
 #include "codegen/cg_jit.h"
 #include "codegen/cg_math.h"
 
-typedef LLVMValueRef (*math_fn)(cg_jit *, LLVMBuilderRef, LLVMModuleRef, LLVMValueRef);
 
 static float sigmoidf_c(float x) { return 1.0f / (1.0f + expf(-x)); }
 static float softplusf_c(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
@@ -32,7 +31,7 @@ static double gelu_d(double x) { return x / (1.0 + exp(-2.0 * sqrt(2.0 / M_PI) *
 
 typedef struct bcase {
     const char *name;
-    math_fn ours;
+    cg_math_fn ours;
     float (*libm)(float);
     double (*ref)(double);
     const char *mvec; /* libmvec base name, e.g. "expf" (NULL: none) */
@@ -57,21 +56,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* y[i] = f(x[i]) over [begin, end): bufs = {x, y}; LLVM vectorises the loop. */
-static cg_error build(cg_jit *jit, LLVMModuleRef m, const char *name, math_fn f) {
-    cg_kernel k;
-    cg_error e = cg_kernel_begin(jit, m, name, 2, &k);
-    if (e.failed) return e;
-    LLVMTypeRef f32 = LLVMFloatTypeInContext(cg_jit_context(jit));
-    cg_loop l;
-    cg_loop_begin(jit, k.b, &l, k.begin, k.end, cg_i64(jit, 1), "i");
-    LLVMValueRef x = LLVMBuildLoad2(k.b, f32, cg_gep_f32(jit, k.b, k.bufs[0], l.iv), "x");
-    LLVMBuildStore(k.b, f(jit, k.b, m, x), cg_gep_f32(jit, k.b, k.bufs[1], l.iv));
-    cg_loop_end(k.b, &l);
-    cg_kernel_end(&k);
-    return cg_ok();
 }
 
 typedef __m256 (*mvec8_fn)(__m256);
@@ -151,7 +135,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < NCASES && !e.failed; i++) {
         char name[64];
         snprintf(name, sizeof name, "b_%s", CASES[i].name);
-        e = build(jit, m, name, CASES[i].ours);
+        e = cg_math_map_kernel(jit, m, name, CASES[i].ours);
     }
     if (!e.failed) e = cg_jit_compile(jit, m, NULL);
     LLVMDisposeModule(m);

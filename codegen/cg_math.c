@@ -306,3 +306,17 @@ LLVMValueRef cg_math_cos(cg_jit *jit, LLVMBuilderRef b, LLVMModuleRef m, LLVMVal
     mc c = mc_of(jit, b, m, x);
     return sin_cos(&c, x, 1);
 }
+
+cg_error cg_math_map_kernel(cg_jit *jit, LLVMModuleRef m, const char *name, cg_math_fn f) {
+    cg_kernel k;
+    cg_error e = cg_kernel_begin(jit, m, name, 2, &k);
+    if (e.failed) return e;
+    LLVMTypeRef f32 = LLVMFloatTypeInContext(cg_jit_context(jit));
+    cg_loop l;
+    cg_loop_begin(jit, k.b, &l, k.begin, k.end, cg_i64(jit, 1), "i");
+    LLVMValueRef x = LLVMBuildLoad2(k.b, f32, cg_gep_f32(jit, k.b, k.bufs[0], l.iv), "x");
+    LLVMBuildStore(k.b, f(jit, k.b, m, x), cg_gep_f32(jit, k.b, k.bufs[1], l.iv));
+    cg_loop_end(k.b, &l);
+    cg_kernel_end(&k);
+    return cg_ok();
+}

@@ -71,4 +71,10 @@ LLVMValueRef cg_math_erf(cg_jit *jit, LLVMBuilderRef b, LLVMModuleRef m, LLVMVal
 LLVMValueRef cg_math_sin(cg_jit *jit, LLVMBuilderRef b, LLVMModuleRef m, LLVMValueRef x);
 LLVMValueRef cg_math_cos(cg_jit *jit, LLVMBuilderRef b, LLVMModuleRef m, LLVMValueRef x);
 
+/* One of the functions above. */
+typedef LLVMValueRef (*cg_math_fn)(cg_jit *jit, LLVMBuilderRef b, LLVMModuleRef m, LLVMValueRef x);
+/* A kernel `name` computing y[i] = f(x[i]) over its range [begin, end), bufs = {x, y}, on scalars (LLVM
+ * vectorises the loop): what tests/test_cg_math.c checks against libm and bench/math.c times. */
+cg_error cg_math_map_kernel(cg_jit *jit, LLVMModuleRef m, const char *name, cg_math_fn f);
+
 #endif

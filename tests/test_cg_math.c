@@ -21,7 +21,6 @@
 #include "codegen/cg_math.h"
 #include "tests/tap.h"
 
-typedef LLVMValueRef (*math_fn)(cg_jit *, LLVMBuilderRef, LLVMModuleRef, LLVMValueRef);
 
 static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static double ref_softplus(double x) { return x > 20 ? x : log1p(exp(x)); }
@@ -32,7 +31,7 @@ static double ref_gelu(double x) { return isinf(x) && x < 0 ? -0.0 : x / (1.0 + 
 
 typedef struct fcase {
     const char *name;
-    math_fn fn;
+    cg_math_fn fn;
     double (*ref)(double);
     double lo, hi;    /* domain swept by binades and dense samples */
     double dlo, dhi;  /* dense uniform range */
@@ -56,23 +55,8 @@ static const fcase CASES[] = {
 };
 enum { NCASES = sizeof CASES / sizeof CASES[0] };
 
-/* y[i] = f(x[i]) for i in [begin, end): bufs = {x, y}. */
-static cg_error build_scalar(cg_jit *jit, LLVMModuleRef m, const char *name, math_fn f) {
-    cg_kernel k;
-    cg_error e = cg_kernel_begin(jit, m, name, 2, &k);
-    if (e.failed) return e;
-    LLVMTypeRef f32 = LLVMFloatTypeInContext(cg_jit_context(jit));
-    cg_loop l;
-    cg_loop_begin(jit, k.b, &l, k.begin, k.end, cg_i64(jit, 1), "i");
-    LLVMValueRef x = LLVMBuildLoad2(k.b, f32, cg_gep_f32(jit, k.b, k.bufs[0], l.iv), "x");
-    LLVMBuildStore(k.b, f(jit, k.b, m, x), cg_gep_f32(jit, k.b, k.bufs[1], l.iv));
-    cg_loop_end(k.b, &l);
-    cg_kernel_end(&k);
-    return cg_ok();
-}
-
 /* The same with explicit <V x float> values: [begin, end) must be a multiple of V. */
-static cg_error build_vector(cg_jit *jit, LLVMModuleRef m, const char *name, math_fn f, int V) {
+static cg_error build_vector(cg_jit *jit, LLVMModuleRef m, const char *name, cg_math_fn f, int V) {
     cg_kernel k;
     cg_error e = cg_kernel_begin(jit, m, name, 2, &k);
     if (e.failed) return e;
@@ -226,7 +210,7 @@ static void check_specials(cg_kernel_fn fn[NCASES]) {
 /* The exp loop vectorises to the widest registers, without calls. */
 static void check_asm(cg_jit *jit, const char *what) {
     LLVMModuleRef m = cg_module_create(jit, "exp_asm");
-    cg_error e = build_scalar(jit, m, "exp_loop", cg_math_exp);
+    cg_error e = cg_math_map_kernel(jit, m, "exp_loop", cg_math_exp);
     if (!e.failed) e = cg_jit_optimize(jit, m);
     char *text = NULL;
     if (!e.failed) e = cg_jit_emit_asm(jit, m, &text);
@@ -249,7 +233,7 @@ int main(void) {
     for (int i = 0; i < NCASES && !e.failed; i++) {
         char name[64];
         snprintf(name, sizeof name, "s_%s", CASES[i].name);
-        e = build_scalar(jit, m, name, CASES[i].fn);
+        e = cg_math_map_kernel(jit, m, name, CASES[i].fn);
         snprintf(name, sizeof name, "v_%s", CASES[i].name);
         if (!e.failed) e = build_vector(jit, m, name, CASES[i].fn, V);
     }
