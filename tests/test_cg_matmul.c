@@ -210,6 +210,26 @@ static void check_asm(cg_jit *jit, const char *tag) {
     LLVMDisposeModule(m);
 }
 
+/* Hints for the next tile's rows of A (prefetcht1) in a kernel that reads A in place untransposed, none
+ * when A is transposed (codegen/cg_matmul.c: prefetch_next_a). */
+static void check_prefetch(cg_jit *jit) {
+    for (int ta = 0; ta < 2; ta++) {
+        cg_matmul_desc d = {.M = 96, .N = 64, .K = 64, .trans_a = ta};
+        LLVMModuleRef m = cg_module_create(jit, "pf");
+        cg_matmul_info info;
+        char *text = NULL;
+        cg_error e = cg_matmul_emit(jit, m, ta ? "pf_tn" : "pf_nn", &d, NULL, &info);
+        if (!e.failed) e = cg_jit_optimize(jit, m);
+        if (!e.failed) e = cg_jit_emit_asm(jit, m, &text);
+        int hints = 0;
+        for (const char *p = text; p && (p = strstr(p, "prefetcht1")); p++) hints++;
+        if (ta) ok(!e.failed && hints == 0, "A transposed: no prefetch hints (%d)", hints);
+        else ok(!e.failed && hints > 0, "A in place: the k loop hints the next tile's rows (%d prefetcht1)", hints);
+        free(text);
+        LLVMDisposeModule(m);
+    }
+}
+
 static const tcase CASES[] = {
     {1, 1, 1, 0, 0, 0, 0, 0, {0}, 0, 0, 0, {0}, "1x1x1"},
     {1, 1, 1, 1, 1, 1, 0, 0, {0}, 0, 0, 0, {0}, "1x1x1 TT acc"},
@@ -346,6 +366,7 @@ int main(void) {
 
     /* the micro-kernel's optimised assembly uses the widest vectors with FMAs */
     check_asm(jit, "host");
+    check_prefetch(jit);
 
     /* bad descriptions and schedules are error values */
     {
