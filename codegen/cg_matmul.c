@@ -13,7 +13,6 @@
 
 #include <omp.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct gen {
@@ -247,9 +246,11 @@ static void prefetch(gen *g, LLVMValueRef p, LLVMValueRef off) {
  * its iterations (k0 = the iteration's first k, `unroll` steps each), line q of them at row q % MR, float
  * 16 (q / MR): MR kc / 16 lines in MR unroll / 16 hints per iteration. The hardware prefetchers follow a
  * row once it is being read but not the jump to the next tile's six rows, and in a training step A comes
- * from memory, not cache: [5248 x 512 x 256] with B transposed, operands flushed (bench/matmul --cold),
- * 2 threads: 270 -> 304 GFLOP/s; [5248 x 48 x 512] 96 -> 272; Mamba standard step -7%. A transposed or
- * packed is left to the hardware (hints for the transposed case measured no gain). */
+ * from memory, not cache. With the operands flushed (bench/matmul --cold, 2 threads) while this shared
+ * machine's memory was slow: [5248 x 512 x 256] B^T 270 -> 304 GFLOP/s, [5248 x 48 x 512] B^T 96 -> 272,
+ * Mamba standard step -7%; with fast memory the large shapes and the step were equal, the narrow shape
+ * still faster (docs/codegen.md). A transposed or packed is left to the hardware (hints for the
+ * transposed case measured no gain). */
 static void prefetch_next_a(gen *g, LLVMValueRef a, LLVMValueRef k0, int unroll) {
     if (g->s.pack_a > 0 || g->d->trans_a) return;
     int per = (g->MR * unroll + 15) / 16;
