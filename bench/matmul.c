@@ -15,7 +15,9 @@
  * single-threaded sgemm inside (OpenMP build of OpenBLAS). */
 #include <cblas.h>
 #include <omp.h>
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +76,12 @@ typedef struct run_ctx {
 /* Evicts [p, p + bytes) from every cache level (as a kernel in a training step finds its operands
  * when their producer ran long before). */
 static void flush_lines(const void *p, int64_t bytes) {
+#if defined(__x86_64__) || defined(__i386__)
     for (int64_t i = 0; i < bytes; i += 64) _mm_clflush((const char *)p + i);
     _mm_mfence();
+#else
+    (void)p, (void)bytes; /* elsewhere --cold is refused in main */
+#endif
 }
 
 static void flush_operands(const run_ctx *r) {
@@ -132,7 +138,13 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps-ms") && i + 1 < argc) reps_ms = atof(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-        else if (!strcmp(argv[i], "--cold")) cold = 1;
+        else if (!strcmp(argv[i], "--cold")) {
+#if !defined(__x86_64__) && !defined(__i386__)
+            fprintf(stderr, "--cold needs x86's clflush\n");
+            return 2;
+#endif
+            cold = 1;
+        }
         else if (!strcmp(argv[i], "--asm") && i + 1 < argc) asm_path = argv[++i];
         else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) jo.cpu = argv[++i];
         else if (!strcmp(argv[i], "--opt") && i + 1 < argc) jo.opt_level = atoi(argv[++i]);
