@@ -174,11 +174,7 @@ static inline void fb_hsum_finish(fb *f, fb_hsum *h, LLVMValueRef p, LLVMValueRe
 
 /* A hint to fetch the cache line of p[i] (rw 1: for writing; locality 3: into L1, 2: L2). Never faults. */
 static inline void fb_prefetch(fb *f, LLVMValueRef p, LLVMValueRef i, int rw, int locality) {
-    LLVMContextRef ctx = cg_jit_context(f->v->jit);
-    LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), i32 = LLVMInt32TypeInContext(ctx);
-    LLVMValueRef args[4] = {LLVMBuildGEP2(f->b, f->f32, p, &i, 1, ""), LLVMConstInt(i32, (unsigned)rw, 0),
-                            LLVMConstInt(i32, (unsigned)locality, 0), LLVMConstInt(i32, 1, 0)};
-    cg_intrinsic(f->v->jit, f->b, f->v->m, "llvm.prefetch", &ptr, 1, args, 4);
+    cg_prefetch(f->v->jit, f->b, f->v->m, p, i, rw, locality);
 }
 
 /* Prefetch hints (into L2) for the cache lines of p[i .. i + n). Issued at the start of a work item whose

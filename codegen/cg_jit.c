@@ -511,6 +511,14 @@ void cg_transpose(LLVMBuilderRef b, int n, LLVMValueRef *x) {
     }
 }
 
+void cg_prefetch(cg_jit *jit, LLVMBuilderRef b, LLVMModuleRef m, LLVMValueRef base, LLVMValueRef idx, int rw, int locality) {
+    LLVMTypeRef ptr = LLVMPointerTypeInContext(jit->ctx, 0), i32 = LLVMInt32TypeInContext(jit->ctx);
+    LLVMValueRef args[4] = {LLVMBuildGEP2(b, LLVMFloatTypeInContext(jit->ctx), base, &idx, 1, ""),
+                            LLVMConstInt(i32, (unsigned)rw, 0), LLVMConstInt(i32, (unsigned)locality, 0),
+                            LLVMConstInt(i32, 1, 0)};
+    cg_intrinsic(jit, b, m, "llvm.prefetch", &ptr, 1, args, 4);
+}
+
 LLVMValueRef cg_gep_f32(cg_jit *jit, LLVMBuilderRef b, LLVMValueRef base, LLVMValueRef idx) {
     return LLVMBuildInBoundsGEP2(b, LLVMFloatTypeInContext(jit->ctx), base, &idx, 1, "");
 }

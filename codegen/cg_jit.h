@@ -179,6 +179,9 @@ LLVMValueRef cg_splat(LLVMBuilderRef b, LLVMValueRef scalar, int n);
 /* Transposes n n-lane vectors in place (n a power of two, <= 64): x[i] lane l <- x[l] lane i, in log2(n)
  * stages of two-source shuffles. */
 void cg_transpose(LLVMBuilderRef b, int n, LLVMValueRef *x);
+/* A hint to fetch the cache line of float base[idx] (rw 1: for writing; locality 3: into L1, 2: L2). The
+ * address is a plain GEP, so it may lie past the buffer: a prefetch never faults. */
+void cg_prefetch(cg_jit *jit, LLVMBuilderRef b, LLVMModuleRef m, LLVMValueRef base, LLVMValueRef idx, int rw, int locality);
 /* &base[idx] for a float pointer and an i64 element index. */
 LLVMValueRef cg_gep_f32(cg_jit *jit, LLVMBuilderRef b, LLVMValueRef base, LLVMValueRef idx);
 /* A call of an overloaded intrinsic such as "llvm.fma" on vector type t. */

@@ -235,13 +235,6 @@ static void mk_step(gen *g, const mk_shape *sh, LLVMValueRef a, LLVMValueRef bp,
     }
 }
 
-/* A hint (into L2) for the line of p[off]; a plain GEP: the address may lie past the buffer (never faults). */
-static void prefetch(gen *g, LLVMValueRef p, LLVMValueRef off) {
-    LLVMValueRef args[4] = {LLVMBuildGEP2(g->b, g->f32, p, &off, 1, ""), LLVMConstInt(g->i32, 0, 0),
-                            LLVMConstInt(g->i32, 2, 0), LLVMConstInt(g->i32, 1, 0)};
-    cg_intrinsic(g->jit, g->b, g->m, "llvm.prefetch", &g->ptr, 1, args, 4);
-}
-
 /* A read in place (rows of lda floats): the k loop of a tile fetches the next tile's MR rows, spread over
  * its iterations (k0 = the iteration's first k, `unroll` steps each), line q of them at row q % MR, float
  * 16 (q / MR): MR kc / 16 lines in MR unroll / 16 hints per iteration. The hardware prefetchers follow a
@@ -258,7 +251,8 @@ static void prefetch_next_a(gen *g, LLVMValueRef a, LLVMValueRef k0, int unroll)
     for (int p = 0; p < per; p++) {
         LLVMValueRef q = add(g, mulc(g, it, per), I(g, p));
         LLVMValueRef row = add(g, LLVMBuildURem(g->b, q, I(g, g->MR), ""), I(g, g->MR)); /* the next tile's */
-        prefetch(g, a, add(g, mulc(g, row, g->lda), mulc(g, LLVMBuildUDiv(g->b, q, I(g, g->MR), ""), 16)));
+        LLVMValueRef off = add(g, mulc(g, row, g->lda), mulc(g, LLVMBuildUDiv(g->b, q, I(g, g->MR), ""), 16));
+        cg_prefetch(g->jit, g->b, g->m, a, off, 0, 2); /* may lie past A (the last tile): never faults */
     }
 }
 
