@@ -157,7 +157,7 @@ static void tok_node(walk *w, const ir_node *n) {
     tok(w, bits);
     tok(w, a->seed), tok(w, a->axis), tok(w, a->start), tok(w, a->end), tok(w, a->lo), tok(w, a->hi);
     for (int i = 0; i < IR_MAX_RANK; i++) tok(w, a->perm[i]);
-    tok(w, (int64_t)a->reverse | (int64_t)a->ta << 1 | (int64_t)a->tb << 2 | (int64_t)a->softplus << 3);
+    tok(w, (int64_t)ir_attrs_flags(a));
     tok(w, n->nin);
 }
 

@@ -95,6 +95,11 @@ typedef struct ir_attrs {
     bool reverse, ta, tb, softplus;
 } ir_attrs;
 
+/* The boolean attributes as one bit set (for hashes and cache keys: a new flag goes here once). */
+static inline uint64_t ir_attrs_flags(const ir_attrs *a) {
+    return (uint64_t)a->reverse | (uint64_t)a->ta << 1 | (uint64_t)a->tb << 2 | (uint64_t)a->softplus << 3;
+}
+
 /* Where a node came from: the Lua file:line (or the IR text file:line) that built it. */
 typedef struct ir_loc {
     const char *file; /* interned in the graph; NULL when unknown */

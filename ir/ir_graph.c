@@ -395,7 +395,7 @@ uint64_t ir_graph_hash(const ir_graph *g) {
         h = mix(mix(mix(h, (uint64_t)a->seed), (uint64_t)a->axis), (uint64_t)a->start);
         h = mix(mix(mix(h, (uint64_t)a->end), (uint64_t)a->lo), (uint64_t)a->hi);
         for (int d = 0; d < IR_MAX_RANK; d++) h = mix(h, (uint64_t)a->perm[d]);
-        h = mix(h, (uint64_t)a->reverse | (uint64_t)a->ta << 1 | (uint64_t)a->tb << 2 | (uint64_t)a->softplus << 3);
+        h = mix(h, ir_attrs_flags(a));
     }
     for (int i = 0; i < g->noutputs; i++) h = mix(mix_str(h, g->outputs[i].name), (uint64_t)g->outputs[i].id);
     return h;
