@@ -52,17 +52,17 @@ bool vjp_matmul(const ir_vjp *c) {
     }
     int ra = g->nodes[a].shape.rank;
     if (c->need[1] && !ta && ra > 2 && g->nodes[b].shape.rank == 2) {
-        const ir_shape sa_ = g->nodes[a].shape, sy_ = g->nodes[dy].shape, *sa = &sa_, *sy = &sy_; /* copies: nodes move */
-        int64_t rows = 1;
-        for (int i = 0; i < ra - 1; i++) rows *= sa->dim[i];
-        ir_id a2 = ir_reshape(g, a, ir_shape_of(2, (int64_t[]){rows, sa->dim[ra - 1]}));
-        ir_id dy2 = ir_reshape(g, dy, ir_shape_of(2, (int64_t[]){rows, sy->dim[sy->rank - 1]}));
+        const ir_shape sa = g->nodes[a].shape, sy = g->nodes[dy].shape; /* copies: building nodes moves them */
+        int64_t rows = 1, K = sa.dim[ra - 1], N = sy.dim[sy.rank - 1];
+        for (int i = 0; i < ra - 1; i++) rows *= sa.dim[i];
+        ir_id a2 = ir_reshape(g, a, ir_shape_of(2, (int64_t[]){rows, K}));
+        ir_id dy2 = ir_reshape(g, dy, ir_shape_of(2, (int64_t[]){rows, N}));
         int64_t T = 1;
         for (int64_t t = WG_CHUNKS; t > 1 && T == 1; t /= 2)
             if (rows % t == 0 && rows / t >= WG_MIN_ROWS) T = t;
         if (T > 1) {
-            a2 = ir_reshape(g, a2, ir_shape_of(3, (int64_t[]){T, rows / T, sa->dim[ra - 1]}));
-            dy2 = ir_reshape(g, dy2, ir_shape_of(3, (int64_t[]){T, rows / T, sy->dim[sy->rank - 1]}));
+            a2 = ir_reshape(g, a2, ir_shape_of(3, (int64_t[]){T, rows / T, K}));
+            dy2 = ir_reshape(g, dy2, ir_shape_of(3, (int64_t[]){T, rows / T, N}));
         }
         ir_id d = !tb ? mm(g, a2, dy2, true, false)  /* [K,N] = A^T dY over the rows (of each chunk) */
                       : mm(g, dy2, a2, true, false); /* [N,K] = dY^T A */
