@@ -299,14 +299,14 @@ static void emit_fwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
                 for (int64_t d0 = 0; d0 < hd; d0 += a->W)
                     block_to_rows(a, w.ot, d0 * ATT_QB + v * a->W, ATT_QB, inv[v], out, qoff + v * a->W, d0);
         } else {
-        loop_n(f, &dl, hd, "on");
-        for (int v = a->QV - 1; v >= 0; v--) {
-            LLVMValueRef x = fmul(f, at_vld(a, w.ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), inv[v]);
-            for (int r = a->W - 1; r >= 0; r--)
-                st(f, out, iadd(f, qoff[v * a->W + r], dl.iv), LLVMBuildExtractElement(f->b, x, LLVMConstInt(a->i32, (unsigned long long)r, 0), ""));
-        }
-        dl.no_unroll = 1;
-        end(f, &dl);
+            loop_n(f, &dl, hd, "on");
+            for (int v = a->QV - 1; v >= 0; v--) {
+                LLVMValueRef x = fmul(f, at_vld(a, w.ot, iadd(f, imul(f, dl.iv, I(f, ATT_QB)), I(f, v * a->W))), inv[v]);
+                for (int r = a->W - 1; r >= 0; r--)
+                    st(f, out, iadd(f, qoff[v * a->W + r], dl.iv), LLVMBuildExtractElement(f->b, x, LLVMConstInt(a->i32, (unsigned long long)r, 0), ""));
+            }
+            dl.no_unroll = 1;
+            end(f, &dl);
         }
     }
     if (with_lse) { /* lse = m + log l (after the output when both) */
@@ -440,19 +440,19 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
             rows_to_block(a, v_in, w.koff, d0, NULL, w.vt, d0 * W, W);
         }
     } else {
-    loop_n(f, &dl, hd, "tr"); /* kt[d][k] = k[j0 + k][d]: W scalar loads into one vector */
-    {
-        LLVMValueRef kv = LLVMGetPoison(a->vt), vv = kv;
-        for (int k = 0; k < W; k++) {
-            LLVMValueRef lane = LLVMConstInt(a->i32, (unsigned long long)k, 0);
-            kv = LLVMBuildInsertElement(f->b, kv, ld(f, w.k, iadd(f, w.koff[k], dl.iv)), lane, "");
-            vv = LLVMBuildInsertElement(f->b, vv, ld(f, v_in, iadd(f, w.koff[k], dl.iv)), lane, "");
+        loop_n(f, &dl, hd, "tr"); /* kt[d][k] = k[j0 + k][d]: W scalar loads into one vector */
+        {
+            LLVMValueRef kv = LLVMGetPoison(a->vt), vv = kv;
+            for (int k = 0; k < W; k++) {
+                LLVMValueRef lane = LLVMConstInt(a->i32, (unsigned long long)k, 0);
+                kv = LLVMBuildInsertElement(f->b, kv, ld(f, w.k, iadd(f, w.koff[k], dl.iv)), lane, "");
+                vv = LLVMBuildInsertElement(f->b, vv, ld(f, v_in, iadd(f, w.koff[k], dl.iv)), lane, "");
+            }
+            at_vst(a, w.kt, imul(f, dl.iv, I(f, W)), kv);
+            at_vst(a, w.vt, imul(f, dl.iv, I(f, W)), vv);
         }
-        at_vst(a, w.kt, imul(f, dl.iv, I(f, W)), kv);
-        at_vst(a, w.vt, imul(f, dl.iv, I(f, W)), vv);
-    }
-    dl.no_unroll = 1;
-    end(f, &dl);
+        dl.no_unroll = 1;
+        end(f, &dl);
     }
     zero(f, w.dkt, I(f, 0), hd * W);
     zero(f, w.dvt, I(f, 0), hd * W);
@@ -475,17 +475,17 @@ static void emit_bwd(att *a, LLVMValueRef begin, LLVMValueRef end_, LLVMValueRef
             block_to_rows(a, w.dvt, d0 * W, W, NULL, cg_gep_f32(f->v->jit, f->b, out, I(f, 2 * N)), w.koff, d0);
         }
     } else {
-    loop_n(f, &dl, hd, "kd");
-    {
-        LLVMValueRef dk = fmul(f, at_vld(a, w.dkt, imul(f, dl.iv, I(f, W))), at_vconst(a, a->c)), dv = at_vld(a, w.dvt, imul(f, dl.iv, I(f, W)));
-        for (int k = (int)W - 1; k >= 0; k--) {
-            LLVMValueRef lane = LLVMConstInt(a->i32, (unsigned long long)k, 0), oi = iadd(f, w.koff[k], dl.iv);
-            st(f, out, iadd(f, I(f, N), oi), LLVMBuildExtractElement(f->b, dk, lane, ""));
-            st(f, out, iadd(f, I(f, 2 * N), oi), LLVMBuildExtractElement(f->b, dv, lane, ""));
+        loop_n(f, &dl, hd, "kd");
+        {
+            LLVMValueRef dk = fmul(f, at_vld(a, w.dkt, imul(f, dl.iv, I(f, W))), at_vconst(a, a->c)), dv = at_vld(a, w.dvt, imul(f, dl.iv, I(f, W)));
+            for (int k = (int)W - 1; k >= 0; k--) {
+                LLVMValueRef lane = LLVMConstInt(a->i32, (unsigned long long)k, 0), oi = iadd(f, w.koff[k], dl.iv);
+                st(f, out, iadd(f, I(f, N), oi), LLVMBuildExtractElement(f->b, dk, lane, ""));
+                st(f, out, iadd(f, I(f, 2 * N), oi), LLVMBuildExtractElement(f->b, dv, lane, ""));
+            }
         }
-    }
-    dl.no_unroll = 1;
-    end(f, &dl);
+        dl.no_unroll = 1;
+        end(f, &dl);
     }
     kl.no_unroll = 1;
     end(f, &kl);

@@ -114,13 +114,11 @@ typedef struct arrays {
 
 static arrays arrays_new(fb *f, const ss *s, int w) {
     arrays a = {.h = vstack(f, w, s->N, "h")};
-    {
-        a.ck = vstack(f, w, s->nchunks * s->N, "ck");
-        a.hs = vstack(f, w, (s->C + 1) * s->N, "hs");
-        a.as = vstack(f, w, (s->C + 1) * s->N, "as");
-        a.gr = vstack(f, w, s->N, "gr");
-        a.dA = vstack(f, w, s->N + 1, "dAD"); /* dA[k], then dD */
-    }
+    a.ck = vstack(f, w, s->nchunks * s->N, "ck");
+    a.hs = vstack(f, w, (s->C + 1) * s->N, "hs");
+    a.as = vstack(f, w, (s->C + 1) * s->N, "as");
+    a.gr = vstack(f, w, s->N, "gr");
+    a.dA = vstack(f, w, s->N + 1, "dAD"); /* dA[k], then dD */
     return a;
 }
 
